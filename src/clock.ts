@@ -1,0 +1,102 @@
+import { duration, nonNegative } from './validate.js';
+
+/** A source of time in milliseconds. Must never go backwards; buckets ignore it if it does. */
+export interface Clock {
+  now(): number;
+}
+
+/** A timer a clock can run: `cancel` is idempotent. */
+export interface ClockTimer {
+  cancel(): void;
+}
+
+/**
+ * Clocks that can run timers themselves (such as {@link ManualClock}) implement this hidden
+ * method; waiting buckets use it instead of `setTimeout`, so tests drive waits with `advance()`.
+ * @internal
+ */
+export const scheduleOn: unique symbol = Symbol.for('bucketflow.clock.schedule');
+
+interface SchedulingClock extends Clock {
+  [scheduleOn](delayMs: number, callback: () => void): ClockTimer;
+}
+
+/** The default clock: `performance.now()`, monotonic, in milliseconds. */
+export const monotonicClock: Clock = { now: () => performance.now() };
+
+// setTimeout fires at once for delays above 2^31-1 ms; longer waits are chained in steps.
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/**
+ * Runs `callback` after `delayMs` of `clock` time. Real clocks use one `setTimeout`, capped at
+ * 2^31-1 ms: the callback re-checks readiness and re-arms, so a capped timer is just an early wake.
+ */
+export function schedule(clock: Clock, delayMs: number, callback: () => void): ClockTimer {
+  const own = (clock as Partial<SchedulingClock>)[scheduleOn];
+  if (typeof own === 'function') return own.call(clock, delayMs, callback);
+  const handle = setTimeout(callback, Math.min(MAX_TIMEOUT, Math.max(1, Math.ceil(delayMs))));
+  return { cancel: () => clearTimeout(handle) };
+}
+
+/** True for clocks whose time only moves when told to: a thread that sleeps would wait forever. */
+export function isManual(clock: Clock): boolean {
+  return typeof (clock as Partial<SchedulingClock>)[scheduleOn] === 'function';
+}
+
+interface PendingTimer {
+  at: number;
+  seq: number;
+  callback: (() => void) | undefined;
+}
+
+/**
+ * A clock that moves only when {@link ManualClock.advance} is called. Buckets waiting on it
+ * (`acquire`, async `consume` with `block`) are woken by `advance()`, so tests need no real time.
+ */
+export class ManualClock implements Clock {
+  #now: number;
+  #timers: PendingTimer[] = [];
+  #seq = 0;
+
+  /** @param start the initial time in milliseconds (default 0). */
+  constructor(start = 0) {
+    this.#now = nonNegative('start', start);
+  }
+
+  now(): number {
+    return this.#now;
+  }
+
+  /** Moves time forward by `ms` (>= 0) and runs every timer that falls due, in time order. */
+  advance(ms: number): void {
+    this.#now += duration('ms', ms) === Infinity ? rangeInfinity() : ms;
+    for (;;) {
+      let next: PendingTimer | undefined;
+      for (const t of this.#timers) {
+        if (t.at <= this.#now && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+      }
+      if (next === undefined) return;
+      this.#timers.splice(this.#timers.indexOf(next), 1);
+      const callback = next.callback;
+      next.callback = undefined;
+      callback?.();
+    }
+  }
+
+  /** @internal */
+  [scheduleOn](delayMs: number, callback: () => void): ClockTimer {
+    const timer: PendingTimer = { at: this.#now + Math.max(0, delayMs), seq: this.#seq++, callback };
+    this.#timers.push(timer);
+    return {
+      cancel: () => {
+        const i = this.#timers.indexOf(timer);
+        if (i >= 0) this.#timers.splice(i, 1);
+        timer.callback = undefined;
+      },
+    };
+  }
+}
+
+function rangeInfinity(): never {
+  throw new RangeError('ms must be a finite number of milliseconds >= 0, got Infinity');
+}

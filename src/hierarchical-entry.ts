@@ -1,0 +1,8 @@
+export {
+  HierarchicalTokenBucket,
+  createBucketHierarchy,
+  type HierarchicalTokenBucketOptions,
+  type BucketHierarchyConfig,
+  type BucketHierarchyNode,
+  type BucketHierarchyNames,
+} from './hierarchical.js';

@@ -1,0 +1,288 @@
+import { isManual, type Clock } from './clock.js';
+import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { RateLimitExceeded } from './errors.js';
+import {
+  acquireOptions,
+  checkClock,
+  consumeOptions,
+  manualClockSleep,
+  neverFits,
+  type AcquirableBucket,
+  type AcquireOptions,
+  type ConsumeOptions,
+} from './local-bucket.js';
+import { sleepSync } from './sleep.js';
+import * as check from './validate.js';
+import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+
+/** Options of {@link HierarchicalTokenBucket}. */
+export interface HierarchicalTokenBucketOptions {
+  /** Most tokens this level holds. A finite number > 0. */
+  capacity: number;
+  /** Refill rate of this level in tokens per second, >= 0. */
+  fillRate: number;
+  /** Tokens at creation, in [0, capacity]. Default: `capacity`. */
+  initialTokens?: number;
+  /** Time source; a child without one uses its parent's. */
+  clock?: Clock;
+  /** A label, used in errors and by {@link createBucketHierarchy}. */
+  name?: string;
+  /** The bucket above this one; every consume here is charged there too. */
+  parent?: HierarchicalTokenBucket;
+}
+
+const KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'name', 'parent'] as const;
+
+/**
+ * A token bucket in a tree: consuming from it takes the tokens from it **and every ancestor**,
+ * all or nothing. Each bucket keeps its own FIFO of waiters; siblings never queue behind each
+ * other, they only wait for tokens their shared ancestors really lack.
+ */
+export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
+  readonly name: string | undefined;
+  readonly parent: HierarchicalTokenBucket | undefined;
+  /** Most tokens this level holds. */
+  readonly capacity: number;
+  /** Refill rate of this level in tokens per second. */
+  readonly fillRate: number;
+  /** @internal */
+  readonly clock: Clock;
+  readonly #perMs: number;
+  #level: number;
+  #last: number;
+  /** This bucket, then its parent, up to the root. */
+  readonly #chain: HierarchicalTokenBucket[];
+  /** Smallest capacity on the chain: the largest request that can ever be served here. */
+  readonly #fits: number;
+  #children: HierarchicalTokenBucket[] = [];
+  #childrenView: readonly HierarchicalTokenBucket[] = Object.freeze([]);
+  #queue: WaiterQueue | undefined;
+
+  constructor(options: HierarchicalTokenBucketOptions) {
+    const o = check.options<HierarchicalTokenBucketOptions>('options', options);
+    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
+    check.knownKeys('options', o, KEYS);
+    if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`name must be a string, got ${typeof o.name}`);
+    const where = o.name === undefined ? '' : `bucket ${JSON.stringify(o.name)}`;
+    const { capacity, fillRate, initialTokens } = check.limit(where, o);
+    const parent = o.parent;
+    if (parent !== undefined && !(parent instanceof HierarchicalTokenBucket)) {
+      throw new TypeError('parent must be a HierarchicalTokenBucket (or undefined for a root)');
+    }
+    const clock = o.clock === undefined ? parent?.clock : checkClock('clock', o.clock);
+    if (parent !== undefined && clock !== parent.clock) {
+      throw new TypeError('clock must be the same as the parent\'s (omit it to use the parent\'s clock)');
+    }
+    this.name = o.name;
+    this.parent = parent;
+    this.capacity = capacity;
+    this.fillRate = fillRate;
+    this.clock = clock ?? checkClock('clock', undefined);
+    this.#perMs = perMillisecond(fillRate);
+    this.#level = initialTokens;
+    this.#last = this.clock.now();
+    this.#chain = parent === undefined ? [this] : [this, ...parent.#chain];
+    this.#fits = parent === undefined ? capacity : Math.min(capacity, parent.#fits);
+    if (parent !== undefined) {
+      parent.#children.push(this);
+      parent.#childrenView = Object.freeze([...parent.#children]);
+    }
+  }
+
+  /** Buckets whose parent is this one, in creation order. */
+  get children(): readonly HierarchicalTokenBucket[] {
+    return this.#childrenView;
+  }
+
+  /** Tokens this level holds now, after refill (never below 0). */
+  get tokens(): number {
+    return this.#refill(this.clock.now());
+  }
+
+  /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */
+  timeUntil(n = 1): number {
+    check.tokens(n);
+    if (n > this.capacity) return Infinity;
+    return waitFor(this.#refill(this.clock.now()), n, this.#perMs);
+  }
+
+  /**
+   * Takes `n` tokens from this bucket and every ancestor, or from none. With `block: true` it
+   * sleeps the thread until every level has them (nothing is held while it sleeps) and returns
+   * `false` at once if that would exceed `maxWait` ms.
+   */
+  consume(n = 1, options?: ConsumeOptions): boolean {
+    check.tokens(n);
+    const { block, maxWait } = options === undefined ? NON_BLOCKING : consumeOptions(options);
+    if (n > this.#fits) {
+      if (block) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
+      return false;
+    }
+    const now = this.clock.now();
+    this.#queue?.pump(now);
+    const queued = n > 0 && (this.#queue?.size ?? 0) > 0;
+    if (!queued && this.#take(n, now)) return true;
+    if (!block) return false;
+    const wait = this.#chainWait(n + this.#owed(), now);
+    if (wait === Infinity || wait > maxWait) return false;
+    if (isManual(this.clock)) throw manualClockSleep();
+    // The thread is ours while it sleeps: serve the queued waiters as they come due, then us.
+    for (;;) {
+      const at = this.clock.now();
+      this.#queue?.pump(at);
+      if ((this.#queue?.size ?? 0) === 0 && this.#take(n, at)) return true;
+      sleepSync(Math.max(1, this.#chainWait(n + this.#owed(), at)));
+    }
+  }
+
+  /**
+   * Waits (without blocking the event loop) until `n` tokens are taken from every level.
+   * Rejects with {@link RateLimitExceeded} when the wait would exceed `maxWait`, `signal.reason`
+   * on abort, `RangeError` if `n` exceeds a capacity on the chain.
+   */
+  acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    try {
+      check.tokens(n);
+      const { maxWait, signal } = acquireOptions(options);
+      if (n > this.#fits) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      const now = this.clock.now();
+      this.#queue?.pump(now);
+      if ((this.#queue?.size ?? 0) === 0 && this.#take(n, now)) return Promise.resolve();
+      const wait = this.#chainWait(n + this.#owed(), now);
+      if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+      this.#queue ??= new WaiterQueue(this);
+      return this.#queue.enqueue(n, now + maxWait, signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Tokens wanted by this bucket's queued waiters. */
+  #owed(): number {
+    return this.#queue?.owed ?? 0;
+  }
+
+  /** Longest wait on the chain for `n` tokens (0 if every level has them). */
+  #chainWait(n: number, now: number): number {
+    let wait = 0;
+    for (const b of this.#chain) {
+      const w = waitFor(b.#refill(now), n, b.#perMs);
+      if (w > wait) wait = w;
+    }
+    return wait;
+  }
+
+  /** All or nothing: checks every level first, then commits. */
+  #take(n: number, now: number): boolean {
+    const chain = this.#chain;
+    for (const b of chain) if (!covers(b.#refill(now), n)) return false;
+    for (const b of chain) b.#level = Math.max(0, b.#level - n);
+    return true;
+  }
+
+  #refill(now: number): number {
+    const last = this.#last;
+    if (now > last) {
+      this.#last = now;
+      this.#level = refill(this.#level, last, now, this.capacity, this.#perMs);
+    }
+    return this.#level;
+  }
+
+  /** @internal QueueHost: the head waiter takes its tokens when every level has them. */
+  serve(n: number, now: number): number {
+    return this.#take(n, now) ? 0 : Math.max(this.#chainWait(n, now), Number.MIN_VALUE);
+  }
+
+  /** @internal QueueHost: waiters here hold nothing while they wait. */
+  release(): void {}
+}
+
+const NON_BLOCKING = { block: false, maxWait: Infinity } as const;
+
+/** One node of a {@link createBucketHierarchy} config. */
+export interface BucketHierarchyNode {
+  /** Unique across the whole hierarchy: the key of this bucket in the result. */
+  name: string;
+  capacity: number;
+  /** Tokens per second, >= 0. */
+  fillRate: number;
+  initialTokens?: number;
+  children?: readonly BucketHierarchyNode[];
+}
+
+/** A {@link createBucketHierarchy} config: the root node, optionally with the clock for all buckets. */
+export interface BucketHierarchyConfig extends BucketHierarchyNode {
+  clock?: Clock;
+}
+
+/**
+ * The names used anywhere in a config, as a union of string literals when the config is a
+ * literal (so `buckets.serch` is a type error), `string` otherwise. Deeper than 10 levels: `string`.
+ */
+export type BucketHierarchyNames<C, Depth extends unknown[] = []> = Depth['length'] extends 10
+  ? string
+  : C extends { readonly name: infer N extends string }
+    ? N | (C extends { readonly children: readonly (infer Child)[] } ? BucketHierarchyNames<Child, [...Depth, unknown]> : never)
+    : string;
+
+const NODE_KEYS = ['name', 'capacity', 'fillRate', 'initialTokens', 'children'] as const;
+const ROOT_KEYS = [...NODE_KEYS, 'clock'] as const;
+
+/**
+ * Builds a tree of {@link HierarchicalTokenBucket}s from a config object and returns every
+ * bucket by name. The whole config is checked before any bucket is made; an error names the node.
+ *
+ * @example
+ * const { api, search } = createBucketHierarchy({
+ *   name: 'api', capacity: 100, fillRate: 50,
+ *   children: [{ name: 'search', capacity: 20, fillRate: 10 }],
+ * });
+ */
+export function createBucketHierarchy<const C extends BucketHierarchyConfig>(
+  config: C,
+): Record<BucketHierarchyNames<C>, HierarchicalTokenBucket> {
+  const seen = new Set<string>();
+  const clock = checkNode(config, 'the root', seen, true);
+  const out: Record<string, HierarchicalTokenBucket> = Object.create(null);
+  const build = (node: BucketHierarchyNode, parent: HierarchicalTokenBucket | undefined): void => {
+    const bucket = new HierarchicalTokenBucket({
+      name: node.name,
+      capacity: node.capacity,
+      fillRate: node.fillRate,
+      initialTokens: node.initialTokens,
+      parent,
+      clock: parent === undefined ? clock : undefined,
+    });
+    out[node.name] = bucket;
+    for (const child of node.children ?? []) build(child, bucket);
+  };
+  build(config, undefined);
+  return out as never;
+}
+
+function checkNode(node: unknown, path: string, seen: Set<string>, root: boolean): Clock | undefined {
+  if (typeof node !== 'object' || node === null || Array.isArray(node)) {
+    throw new TypeError(`createBucketHierarchy: node at ${path} must be an object, got ${node === null ? 'null' : typeof node}`);
+  }
+  const n = node as Partial<BucketHierarchyConfig>;
+  if (typeof n.name !== 'string' || n.name === '') {
+    throw new TypeError(`createBucketHierarchy: node at ${path} needs a name (a non-empty string)`);
+  }
+  const where = `createBucketHierarchy: node ${JSON.stringify(n.name)} (at ${path})`;
+  try {
+    check.knownKeys('config', n, root ? ROOT_KEYS : NODE_KEYS);
+  } catch (error) {
+    const hint = !root && 'clock' in n ? ' (clock is allowed only at the root)' : '';
+    throw new TypeError(`${where}: ${(error as Error).message}${hint}`);
+  }
+  if (seen.has(n.name)) throw new TypeError(`${where}: duplicate name ${JSON.stringify(n.name)}`);
+  seen.add(n.name);
+  check.limit(where, n);
+  if (n.children !== undefined && !Array.isArray(n.children)) {
+    throw new TypeError(`${where}: children must be an array of nodes`);
+  }
+  (n.children ?? []).forEach((child, i) => checkNode(child, `${n.name}.children[${i}]`, seen, false));
+  return root ? checkClock(`${where}: clock`, n.clock) : undefined;
+}

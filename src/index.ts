@@ -1,0 +1,14 @@
+export { TokenBucket } from './token-bucket.js';
+export { AsyncTokenBucket, type AsyncConsumeOptions } from './async-token-bucket.js';
+export {
+  HierarchicalTokenBucket,
+  createBucketHierarchy,
+  type HierarchicalTokenBucketOptions,
+  type BucketHierarchyConfig,
+  type BucketHierarchyNode,
+  type BucketHierarchyNames,
+} from './hierarchical.js';
+export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLimited } from './rate-limit.js';
+export { RateLimitExceeded } from './errors.js';
+export { ManualClock, type Clock } from './clock.js';
+export type { TokenBucketOptions, ConsumeOptions, AcquireOptions, AcquirableBucket } from './local-bucket.js';

@@ -1,0 +1,290 @@
+import { isManual, monotonicClock, type Clock } from './clock.js';
+import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { RateLimitExceeded } from './errors.js';
+import * as check from './validate.js';
+import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+
+/** One rate limit: a burst size and a refill rate. */
+export interface Limit {
+  /** Most tokens the limit holds (burst size). A finite number > 0. */
+  capacity: number;
+  /** Refill rate in tokens per second. A finite number >= 0; 0 makes a fixed quota. */
+  fillRate: number;
+  /** Tokens at creation, in [0, capacity]. Default: `capacity` (a new bucket starts full). */
+  initialTokens?: number;
+}
+
+/**
+ * Options of {@link TokenBucket} and {@link AsyncTokenBucket}: one limit given inline, or several
+ * as `limits` (e.g. 10 per second **and** 1,000 per hour), which are charged all or nothing.
+ */
+export type TokenBucketOptions = (Limit & { limits?: undefined } | {
+  /** Several limits at once; a request passes only when every one of them has the tokens. */
+  limits: readonly Limit[];
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+}) & {
+  /** Time source in milliseconds. Default: monotonic `performance.now()`. */
+  clock?: Clock;
+};
+
+/** Options of the waiting forms (`acquire`, async `consume` with `block`). */
+export interface AcquireOptions {
+  /** Longest wait in milliseconds the caller accepts (default `Infinity`); `0` means do not wait. */
+  maxWait?: number;
+  /** Aborting it rejects the wait with `signal.reason` and gives its tokens back. */
+  signal?: AbortSignal;
+}
+
+/** Options of the synchronous `consume`. */
+export interface ConsumeOptions {
+  /** Wait (blocking the thread) until the tokens are there. Default `false`. */
+  block?: boolean;
+  /** With `block`: give up at once, taking nothing, if the wait would exceed this many ms. */
+  maxWait?: number;
+}
+
+/** Any bucket that can be waited on: what `rateLimit({ bucket })` accepts. */
+export interface AcquirableBucket {
+  readonly capacity: number;
+  acquire(n?: number, options?: AcquireOptions): Promise<void>;
+}
+
+const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
+const LIMIT_KEYS = ['capacity', 'fillRate', 'initialTokens'] as const;
+
+/** Reads the one inline limit or the `limits` list of bucket options. */
+export function checkLimits(o: Partial<Limit> & { limits?: unknown }): check.LimitShape[] {
+  if (o.limits === undefined) return [check.limit('', o)];
+  if (o.capacity !== undefined || o.fillRate !== undefined || o.initialTokens !== undefined) {
+    throw new TypeError('pass either limits or capacity/fillRate/initialTokens, not both');
+  }
+  if (!Array.isArray(o.limits) || o.limits.length === 0) {
+    throw new TypeError('limits must be a non-empty array of { capacity, fillRate, initialTokens? }');
+  }
+  return o.limits.map((limit: unknown, i: number) => {
+    const l = check.options<Limit>(`limits[${i}]`, limit);
+    if (limit === undefined) throw new TypeError(`limits[${i}] must be an object { capacity, fillRate }`);
+    check.knownKeys(`limits[${i}]`, l, LIMIT_KEYS);
+    return check.limit(`limits[${i}]`, l);
+  });
+}
+
+/** State of a second, third, ... limit. The first lives in the bucket's own fields (the fast path). */
+interface ExtraLimit {
+  readonly capacity: number;
+  readonly perMs: number;
+  level: number;
+  last: number;
+}
+const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
+
+export function checkClock(name: string, value: unknown): Clock {
+  if (value === undefined) return monotonicClock;
+  if (typeof value !== 'object' || value === null || typeof (value as Clock).now !== 'function') {
+    throw new TypeError(`${name} must be an object with a now() method returning milliseconds`);
+  }
+  return value as Clock;
+}
+
+export function neverFits(n: number, capacity: number, what = 'capacity'): RangeError {
+  return new RangeError(`n (${n}) exceeds the bucket's ${what} (${capacity}): the request can never be served`);
+}
+
+export function manualClockSleep(): TypeError {
+  return new TypeError('consume({ block: true }) would sleep forever on a ManualClock (nothing advances it while the thread sleeps); use acquire() instead');
+}
+
+export function acquireOptions(value: unknown): { maxWait: number; signal: AbortSignal | undefined } {
+  const o = check.options<AcquireOptions>('options', value);
+  check.knownKeys('options', o, ACQUIRE_KEYS);
+  return {
+    maxWait: o.maxWait === undefined ? Infinity : check.duration('maxWait', o.maxWait),
+    signal: check.abortSignal('signal', o.signal),
+  };
+}
+
+/**
+ * State and verbs shared by {@link TokenBucket} and {@link AsyncTokenBucket}.
+ *
+ * Waiters reserve their tokens when they queue (the level goes below 0 by what they are owed),
+ * as in Go's x/time/rate: time keeps earning tokens for them even while their timer is late,
+ * and a later request sees the debt and cannot overtake them.
+ */
+export abstract class LocalBucket implements AcquirableBucket, QueueHost {
+  /** Most tokens the bucket holds; with several limits, the smallest capacity (the largest request that can pass). */
+  readonly capacity: number;
+  /** Refill rate in tokens per second; with several limits, the slowest (the long-run rate). */
+  readonly fillRate: number;
+  /** The limits this bucket enforces, as configured. */
+  readonly limits: readonly Readonly<Limit>[];
+  /** @internal */
+  readonly clock: Clock;
+  // The first limit lives in plain fields so a single-limit bucket is a few loads and a compare.
+  readonly #capacity: number;
+  readonly #perMs: number;
+  #level: number;
+  #last: number;
+  readonly #extra: ExtraLimit[] | undefined;
+  #queue: WaiterQueue | undefined;
+
+  constructor(options: TokenBucketOptions) {
+    const o = check.options<TokenBucketOptions>('options', options);
+    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
+    check.knownKeys('options', o, BUCKET_KEYS);
+    const limits = checkLimits(o);
+    this.clock = checkClock('clock', o.clock);
+    const now = this.clock.now();
+    const [first, ...rest] = limits as [check.LimitShape, ...check.LimitShape[]];
+    this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
+    this.capacity = Math.min(...limits.map((l) => l.capacity));
+    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
+    this.#capacity = first.capacity;
+    this.#perMs = perMillisecond(first.fillRate);
+    this.#level = first.initialTokens;
+    this.#last = now;
+    this.#extra = rest.length === 0 ? undefined : rest.map((l) => ({
+      capacity: l.capacity, perMs: perMillisecond(l.fillRate), level: l.initialTokens, last: now,
+    }));
+  }
+
+  /**
+   * Tokens available now, after refill (with several limits, the lowest level). Below 0 while
+   * queued waiters hold reservations; never above capacity.
+   */
+  get tokens(): number {
+    const now = this.clock.now();
+    let level = this.#refill(now);
+    if (this.#extra !== undefined) for (const l of this.#extra) level = Math.min(level, refillExtra(l, now));
+    return level;
+  }
+
+  /** Milliseconds until `n` tokens are available (0 if now, `Infinity` if never, as for `n > capacity`). */
+  timeUntil(n = 1): number {
+    check.tokens(n);
+    if (n > this.capacity) return Infinity;
+    return this.#wait(n, 0, this.clock.now());
+  }
+
+  /**
+   * Waits (without blocking the event loop) until `n` tokens are taken. Rejects with
+   * {@link RateLimitExceeded} when the wait would exceed `maxWait`, with `signal.reason` on abort,
+   * and with `RangeError` if `n > capacity`. Waiters are served first come, first served.
+   */
+  acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    try {
+      return this.#acquire(n, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
+    check.tokens(n);
+    const { maxWait, signal } = options === undefined ? NO_WAIT_LIMIT : acquireOptions(options);
+    if (n > this.capacity) throw neverFits(n, this.capacity);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    const now = this.clock.now();
+    // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
+    if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
+    const wait = this.#wait(n, 0, now);
+    if (wait === 0) {
+      this.#add(-n);
+      return Promise.resolve();
+    }
+    if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+    this.#add(-n);
+    this.#queue ??= new WaiterQueue(this);
+    return this.#queue.enqueue(n, Infinity, signal);
+  }
+
+  /** Takes `n` tokens (n <= capacity) if they are all there now; never waits. */
+  protected tryTake(n: number): boolean {
+    const now = this.clock.now();
+    if (this.#extra === undefined) {
+      const level = this.#refill(now);
+      if (!covers(level, n)) return false;
+      this.#level = level - n;
+      return true;
+    }
+    if (this.#wait(n, 0, now) > 0) return false;
+    this.#add(-n);
+    return true;
+  }
+
+  /**
+   * Blocking form of consume: reserves `n` and sleeps the thread until they are earned.
+   * Returns false at once if that would take longer than `maxWait`.
+   */
+  protected blockingTake(n: number, maxWait: number, sleep: (ms: number) => void): boolean {
+    if (n > this.capacity) throw neverFits(n, this.capacity);
+    const wait = this.#wait(n, 0, this.clock.now());
+    if (wait === Infinity || wait > maxWait) return false;
+    if (wait > 0 && isManual(this.clock)) throw manualClockSleep();
+    this.#add(-n);
+    sleep(wait);
+    return true;
+  }
+
+  #refill(now: number): number {
+    const last = this.#last;
+    if (now > last) {
+      this.#last = now;
+      this.#level = refill(this.#level, last, now, this.#capacity, this.#perMs);
+    }
+    return this.#level;
+  }
+
+  /** Longest wait over every limit until `level + extra` covers `n` (0 if it does now). */
+  #wait(n: number, extra: number, now: number): number {
+    let wait = waitFor(this.#refill(now) + extra, n, this.#perMs);
+    if (this.#extra !== undefined) {
+      for (const l of this.#extra) {
+        const w = waitFor(refillExtra(l, now) + extra, n, l.perMs);
+        if (w > wait) wait = w;
+      }
+    }
+    return wait;
+  }
+
+  /** Adds `delta` tokens to every limit (negative to take or reserve), never above a capacity. */
+  #add(delta: number): void {
+    const level = this.#level + delta;
+    this.#level = level > this.#capacity ? this.#capacity : level;
+    if (this.#extra !== undefined) for (const l of this.#extra) l.level = Math.min(l.capacity, l.level + delta);
+  }
+
+  /** @internal QueueHost: the head waiter's tokens are reserved already; it is served once they are earned. */
+  serve(n: number, now: number): number {
+    // Every queued reservation is already taken out of the levels: the head's tokens are
+    // earned once a level plus what the queue holds covers it.
+    return this.#wait(n, this.#queue!.owed, now);
+  }
+
+  /** @internal QueueHost: an aborted waiter's reservation goes back to the bucket. */
+  release(n: number): void {
+    this.#wait(0, 0, this.clock.now()); // refill every limit to now before adding
+    this.#add(n);
+  }
+}
+
+function refillExtra(l: ExtraLimit, now: number): number {
+  if (now > l.last) {
+    l.level = refill(l.level, l.last, now, l.capacity, l.perMs);
+    l.last = now;
+  }
+  return l.level;
+}
+
+const NO_WAIT_LIMIT = { maxWait: Infinity, signal: undefined } as const;
+
+/** Validates the synchronous consume arguments; returns `block` and `maxWait`. */
+export function consumeOptions(value: unknown): { block: boolean; maxWait: number } {
+  const o = check.options<ConsumeOptions>('options', value);
+  check.knownKeys('options', o, ['block', 'maxWait']);
+  return {
+    block: check.boolean('block', o.block, false),
+    maxWait: o.maxWait === undefined ? Infinity : check.duration('maxWait', o.maxWait),
+  };
+}

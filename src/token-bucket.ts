@@ -1,0 +1,29 @@
+import { LocalBucket, consumeOptions, type ConsumeOptions } from './local-bucket.js';
+import { sleepSync } from './sleep.js';
+import * as check from './validate.js';
+
+/**
+ * A synchronous in-memory token bucket: holds up to `capacity` tokens and refills at
+ * `fillRate` tokens per second. Starts full unless `initialTokens` says otherwise.
+ *
+ * @example
+ * const bucket = new TokenBucket({ capacity: 10, fillRate: 5 });
+ * if (bucket.consume()) handle(); else reject();
+ */
+export class TokenBucket extends LocalBucket {
+  /**
+   * Takes `n` tokens (default 1) and returns `true`, or takes nothing and returns `false`.
+   *
+   * With `block: true` it waits until the tokens are there, **blocking the thread** (no CPU is
+   * burned, but nothing else in this thread runs: prefer `acquire()` in servers). It returns
+   * `false` at once, taking nothing, if the wait would exceed `maxWait` ms or can never end
+   * (`fillRate` 0). `n > capacity` returns `false`, or throws `RangeError` with `block`.
+   */
+  consume(n = 1, options?: ConsumeOptions): boolean {
+    if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
+    if (options === undefined) return n <= this.capacity && this.tryTake(n);
+    const { block, maxWait } = consumeOptions(options);
+    if (!block) return n <= this.capacity && this.tryTake(n);
+    return this.blockingTake(n, maxWait, sleepSync);
+  }
+}

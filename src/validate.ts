@@ -1,0 +1,96 @@
+// Option checking shared by every bucket kind. Messages name the option and the value so a
+// user can act on them ("capacity must be a finite number > 0, got -1").
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (typeof value === 'function') return 'a function';
+  if (Array.isArray(value)) return 'an array';
+  if (value === null) return 'null';
+  if (typeof value === 'object') return 'an object';
+  return String(value);
+}
+
+function number(name: string, value: unknown): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number, got ${show(value)}`);
+  return value;
+}
+
+/** A finite number > 0. */
+export function positive(name: string, value: unknown): number {
+  const v = number(name, value);
+  if (!(v > 0) || v === Infinity) throw new RangeError(`${name} must be a finite number > 0, got ${show(v)}`);
+  return v;
+}
+
+/** A finite number >= 0. */
+export function nonNegative(name: string, value: unknown): number {
+  const v = number(name, value);
+  if (!(v >= 0) || v === Infinity) throw new RangeError(`${name} must be a finite number >= 0, got ${show(v)}`);
+  return v;
+}
+
+/** A number >= 0, `Infinity` allowed (durations such as `maxWait`). */
+export function duration(name: string, value: unknown): number {
+  const v = number(name, value);
+  if (!(v >= 0)) throw new RangeError(`${name} must be a number of milliseconds >= 0, got ${show(v)}`);
+  return v;
+}
+
+/** An options object (or `undefined`, meaning all defaults). */
+export function options<T extends object>(name: string, value: unknown): Partial<T> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`${name} must be an options object, got ${show(value)}`);
+  }
+  return value as Partial<T>;
+}
+
+/** Rejects keys the caller did not mean (a typo such as `fill_rate` would otherwise be ignored). */
+export function knownKeys(name: string, value: object, allowed: readonly string[]): void {
+  for (const key of Object.keys(value)) {
+    if (!allowed.includes(key)) {
+      throw new TypeError(`${name} has an unknown option ${JSON.stringify(key)} (expected one of: ${allowed.join(', ')})`);
+    }
+  }
+}
+
+export function boolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean') throw new TypeError(`${name} must be a boolean, got ${show(value)}`);
+  return value;
+}
+
+export function abortSignal(name: string, value: unknown): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || typeof (value as AbortSignal).aborted !== 'boolean'
+    || typeof (value as AbortSignal).addEventListener !== 'function') {
+    throw new TypeError(`${name} must be an AbortSignal, got ${show(value)}`);
+  }
+  return value as AbortSignal;
+}
+
+/** The common shape of `capacity`, `fillRate`, `initialTokens`, checked together. */
+export interface LimitShape {
+  capacity: number;
+  fillRate: number;
+  initialTokens: number;
+}
+
+export function limit(where: string, opts: { capacity?: unknown; fillRate?: unknown; initialTokens?: unknown }): LimitShape {
+  const prefix = where ? `${where}: ` : '';
+  if (opts.capacity === undefined) throw new TypeError(`${prefix}capacity is required (a finite number > 0)`);
+  if (opts.fillRate === undefined) throw new TypeError(`${prefix}fillRate is required (tokens per second, a finite number >= 0)`);
+  const capacity = positive(`${prefix}capacity`, opts.capacity);
+  const fillRate = nonNegative(`${prefix}fillRate`, opts.fillRate);
+  const initialTokens = opts.initialTokens === undefined ? capacity : nonNegative(`${prefix}initialTokens`, opts.initialTokens);
+  if (initialTokens > capacity) {
+    throw new RangeError(`${prefix}initialTokens must be <= capacity (${capacity}), got ${initialTokens}`);
+  }
+  return { capacity, fillRate, initialTokens };
+}
+
+/** A token count for one request: a finite number >= 0. */
+export function tokens(value: unknown, name = 'n'): number {
+  return nonNegative(name, value);
+}

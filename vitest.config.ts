@@ -1,0 +1,23 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^bucketflow$/, replacement: src('index.ts') },
+      { find: /^bucketflow\/async$/, replacement: src('async.ts') },
+      { find: /^bucketflow\/hierarchical$/, replacement: src('hierarchical-entry.ts') },
+      { find: /^bucketflow\/redis$/, replacement: src('redis.ts') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts'],
+    coverage: {
+      provider: 'v8',
+      include: ['src/**/*.ts'],
+      reporter: ['text-summary', 'text'],
+    },
+  },
+});
