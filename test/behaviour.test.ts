@@ -1,0 +1,37 @@
+import { AsyncTokenBucket, HierarchicalTokenBucket, ManualClock, TokenBucket, type Clock } from '../src/index.js';
+import type { CaseBucket, CaseDriver, CaseLimit } from './cases/behaviour-cases.js';
+import { runBehaviourCases } from './cases/run-cases.js';
+
+function manualDriver(name: string, canBlock: boolean, make: (limit: CaseLimit, clock: Clock) => CaseBucket): CaseDriver {
+  let clock = new ManualClock();
+  return {
+    name,
+    canBlock,
+    slackMs: 0,
+    create(limit) {
+      clock = new ManualClock();
+      return make(limit, clock);
+    },
+    async advance(ms) {
+      clock.advance(ms);
+    },
+  };
+}
+
+runBehaviourCases(manualDriver('TokenBucket', false, (limit, clock) => {
+  const b = new TokenBucket({ ...limit, clock });
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+}));
+
+runBehaviourCases(manualDriver('AsyncTokenBucket', true, (limit, clock) => new AsyncTokenBucket({ ...limit, clock })));
+
+runBehaviourCases(manualDriver('TokenBucket with a second, looser limit', false, (limit, clock) => {
+  const b = new TokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+}));
+
+runBehaviourCases(manualDriver('HierarchicalTokenBucket (leaf under a roomy root)', false, (limit, clock) => {
+  const root = new HierarchicalTokenBucket({ name: 'root', capacity: 1000, fillRate: 1000, clock });
+  const leaf = new HierarchicalTokenBucket({ ...limit, name: 'leaf', parent: root });
+  return { consume: async (n, o) => leaf.consume(n, o), acquire: (n, o) => leaf.acquire(n, o) };
+}));
