@@ -64,7 +64,7 @@ export function rateLimit(options: RateLimitOptions): RateLimitDecorator {
     makeBucket = () => bucket;
   } else {
     if (o.tokensPerSecond === undefined) throw new TypeError('rateLimit: tokensPerSecond is required (or pass a bucket)');
-    const fillRate = check.positive('tokensPerSecond', o.tokensPerSecond);
+    const fillRate = check.nonNegative('tokensPerSecond', o.tokensPerSecond);
     const capacity = o.capacity === undefined ? Math.max(1, fillRate) : check.positive('capacity', o.capacity);
     if (tokens > capacity) throw neverFits(tokens, capacity, 'capacity (tokens per call)');
     makeBucket = () => new AsyncTokenBucket({ capacity, fillRate });
