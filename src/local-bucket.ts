@@ -201,6 +201,8 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
 
   /** Takes `n` tokens (n <= capacity) if they are all there now; never waits. */
   protected tryTake(n: number): boolean {
+    // Taking nothing always succeeds, even while waiters' reservations hold the level below 0.
+    if (n === 0) return true;
     const now = this.clock.now();
     if (this.#extra === undefined) {
       const level = this.#refill(now);
