@@ -12,3 +12,4 @@ export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLim
 export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
 export type { TokenBucketOptions, ConsumeOptions, AcquireOptions, AcquirableBucket } from './local-bucket.js';
+export { KeyedTokenBucket, type KeyedTokenBucketOptions, type KeyedAcquirable } from './keyed.js';

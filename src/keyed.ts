@@ -1,0 +1,419 @@
+import { isManual, type Clock } from './clock.js';
+import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { RateLimitExceeded } from './errors.js';
+import {
+  acquireOptions,
+  checkClock,
+  checkLimits,
+  consumeOptions,
+  manualClockSleep,
+  neverFits,
+  type AcquireOptions,
+  type ConsumeOptions,
+  type Limit,
+  type TokenBucketOptions,
+} from './local-bucket.js';
+import { sleepSync } from './sleep.js';
+import * as check from './validate.js';
+import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+
+/**
+ * Options of {@link KeyedTokenBucket}: one configuration for every key, given as one inline
+ * limit (`capacity`, `fillRate`, `initialTokens`) or as several `limits`, plus the clock and
+ * an optional hard bound on remembered keys.
+ */
+export type KeyedTokenBucketOptions = TokenBucketOptions & {
+  /**
+   * Most keys remembered at once (an integer >= 1; default `Infinity`: bounded only by the
+   * keys that are active). When a new key would pass it, the least recently used key without
+   * queued waiters is forgotten, which hands that key a new bucket on its next request.
+   */
+  maxKeys?: number;
+};
+
+/**
+ * What every keyed limiter offers, in memory ({@link KeyedTokenBucket}) or on Redis: one bucket
+ * per key, all with the same configuration, waited on without blocking the event loop.
+ */
+export interface KeyedAcquirable {
+  /** The largest request a key can ever pass (with several limits, the smallest capacity). */
+  readonly capacity: number;
+  /**
+   * Waits until `n` tokens of `key`'s bucket are taken; rejects with {@link RateLimitExceeded}
+   * when the wait would exceed `maxWait`, with `signal.reason` on abort.
+   */
+  acquire(key: string, n?: number, options?: AcquireOptions): Promise<void>;
+}
+
+const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys'] as const;
+
+// Each new key examines this many remembered keys for buckets that have refilled to full. With
+// 2, the scan passes every entry at least once per (entries / 2) new keys, which bounds the map
+// at twice the keys active within one refill period (see README, "memory").
+const SWEEP_PER_NEW_KEY = 2;
+
+/** Where a key with queued waiters keeps them: one queue, one timer, per waiting key only. */
+interface KeyWaiters extends QueueHost {
+  readonly queue: WaiterQueue;
+}
+
+/**
+ * Token buckets for many keys (users, IPs, API keys) with one configuration: each key has its
+ * own bucket, created by its first `consume`/`acquire` at `initialTokens`.
+ *
+ * Memory is bounded by the keys that are **active**: a bucket that has refilled to full is
+ * forgotten (no timer per key: each new key sweeps a couple of old entries), because a full
+ * bucket and a new one behave alike. With `initialTokens < capacity` they do not, so the rule is
+ * made exact instead: a key whose bucket has refilled to full starts again at `initialTokens`,
+ * whether or not the sweep has reached it yet (as a Redis key that expired when full would).
+ *
+ * Per key the state is a slot in a `Float64Array` (the time of the last refill and one level per
+ * limit) and one `Map` entry from the key to its slot: no object per key.
+ *
+ * @example
+ * const perUser = new KeyedTokenBucket({ capacity: 10, fillRate: 1 });
+ * if (!perUser.consume(userId)) reply(429);
+ */
+export class KeyedTokenBucket implements KeyedAcquirable {
+  /** Most tokens one key's bucket holds; with several limits, the smallest capacity. */
+  readonly capacity: number;
+  /** Refill rate in tokens per second; with several limits, the slowest. */
+  readonly fillRate: number;
+  /** The limits every key's bucket enforces, as configured. */
+  readonly limits: readonly Readonly<Limit>[];
+  /** Hard bound on remembered keys (`Infinity` when not set). */
+  readonly maxKeys: number;
+  readonly #clock: Clock;
+  /** Limits per bucket; a slot holds `1 + count` numbers: the last refill time, then each level. */
+  readonly #count: number;
+  readonly #stride: number;
+  readonly #caps: Float64Array;
+  readonly #perMs: Float64Array;
+  readonly #initial: Float64Array;
+  /** Some limit starts below its capacity, so "full" and "new" differ: a full bucket is reset. */
+  readonly #resetWhenFull: boolean;
+  /** Map order is least recently used first when `maxKeys` is set (a hit re-inserts the key). */
+  readonly #lru: boolean;
+  readonly #slots = new Map<string, number>();
+  #state: Float64Array;
+  #used = 0;
+  readonly #free: number[] = [];
+  readonly #waiting = new Map<number, KeyWaiters>();
+  /** Round-robin sweep position: a live Map iterator survives deletes and sees appended keys. */
+  #cursor: MapIterator<[string, number]> | undefined;
+
+  constructor(options: KeyedTokenBucketOptions) {
+    const o = check.options<KeyedTokenBucketOptions>('options', options);
+    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
+    check.knownKeys('options', o, OPTION_KEYS);
+    const limits = checkLimits(o);
+    this.#clock = checkClock('clock', o.clock);
+    this.maxKeys = checkMaxKeys(o.maxKeys);
+    this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
+    this.capacity = Math.min(...limits.map((l) => l.capacity));
+    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
+    this.#count = limits.length;
+    this.#stride = 1 + limits.length;
+    this.#caps = Float64Array.from(limits, (l) => l.capacity);
+    this.#perMs = Float64Array.from(limits, (l) => perMillisecond(l.fillRate));
+    this.#initial = Float64Array.from(limits, (l) => l.initialTokens);
+    this.#resetWhenFull = limits.some((l) => l.initialTokens < l.capacity);
+    this.#lru = this.maxKeys !== Infinity;
+    this.#state = new Float64Array(64 * this.#stride);
+  }
+
+  /** Keys remembered now (buckets not yet known to be full, or not yet swept). */
+  get size(): number {
+    return this.#slots.size;
+  }
+
+  /**
+   * Takes `n` tokens (default 1) from `key`'s bucket and returns `true`, or takes nothing and
+   * returns `false`. With `block: true` it waits until the tokens are there, **blocking the
+   * thread** (as `TokenBucket.consume` does; prefer `acquire()` in servers), and returns `false`
+   * at once if the wait would exceed `maxWait` ms or never end. `n > capacity` returns `false`,
+   * or throws `RangeError` with `block`. A bad key or `n` throws `TypeError`/`RangeError`.
+   */
+  consume(key: string, n = 1, options?: ConsumeOptions): boolean {
+    if (typeof key !== 'string') throw badKey(key);
+    if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
+    if (options !== undefined) {
+      const { block, maxWait } = consumeOptions(options);
+      if (block) return this.#blockingTake(key, n, maxWait);
+    }
+    if (n > this.capacity) return false;
+    if (n === 0) return true;
+    const now = this.#clock.now();
+    const slot = this.#slot(key, now);
+    if (slot < 0) return false;
+    const base = this.#refill(slot, now);
+    const s = this.#state;
+    if (this.#count === 1) {
+      const level = s[base + 1]!;
+      if (!covers(level, n)) return false;
+      s[base + 1] = level - n;
+      return true;
+    }
+    if (this.#wait(base, n, 0) > 0) return false;
+    this.#add(base, -n);
+    return true;
+  }
+
+  /**
+   * Waits (without blocking the event loop) until `n` tokens of `key`'s bucket are taken.
+   * Rejects with {@link RateLimitExceeded} when the wait would exceed `maxWait` (`maxWait: 0`
+   * is the non-waiting form that reports `retryAfter`), with `signal.reason` on abort (giving its
+   * tokens back), with `RangeError` if `n > capacity`. Waiters of one key are served first come,
+   * first served, with one timer per key that has waiters.
+   */
+  acquire(key: string, n = 1, options?: AcquireOptions): Promise<void> {
+    try {
+      return this.#acquire(key, n, options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Milliseconds until `key`'s bucket would have `n` tokens (0 if now; `Infinity` if never,
+   * as for `n > capacity` or a spent fixed quota). Remembers nothing for an unknown key.
+   */
+  timeUntil(key: string, n = 1): number {
+    if (typeof key !== 'string') throw badKey(key);
+    check.tokens(n);
+    if (n > this.capacity) return Infinity;
+    const now = this.#clock.now();
+    const slot = this.#slots.get(key);
+    if (slot === undefined) {
+      let wait = 0;
+      for (let i = 0; i < this.#count; i++) wait = Math.max(wait, waitFor(this.#initial[i]!, n, this.#perMs[i]!));
+      return wait;
+    }
+    return this.#wait(this.#refill(slot, now), n, 0);
+  }
+
+  /**
+   * Tokens in `key`'s bucket now (with several limits, the lowest level): `initialTokens` for
+   * a key not remembered; below 0 while its queued waiters hold reservations.
+   */
+  tokens(key: string): number {
+    if (typeof key !== 'string') throw badKey(key);
+    const slot = this.#slots.get(key);
+    let level = Infinity;
+    if (slot === undefined) {
+      for (let i = 0; i < this.#count; i++) level = Math.min(level, this.#initial[i]!);
+      return level;
+    }
+    const base = this.#refill(slot, this.#clock.now());
+    for (let i = 1; i <= this.#count; i++) level = Math.min(level, this.#state[base + i]!);
+    return level;
+  }
+
+  /**
+   * Forgets `key`'s bucket: its next request starts a new one at `initialTokens`. Returns
+   * `false` if the key was not remembered, or if it has queued waiters (they hold reservations
+   * in its bucket, so it is kept).
+   */
+  delete(key: string): boolean {
+    if (typeof key !== 'string') throw badKey(key);
+    const slot = this.#slots.get(key);
+    if (slot === undefined || this.#hasWaiters(slot)) return false;
+    this.#forget(key, slot);
+    return true;
+  }
+
+  #acquire(key: string, n: number, options: AcquireOptions | undefined): Promise<void> {
+    if (typeof key !== 'string') throw badKey(key);
+    check.tokens(n);
+    const { maxWait, signal } = options === undefined ? NO_LIMIT : acquireOptions(options);
+    if (n > this.capacity) throw neverFits(n, this.capacity);
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (n === 0) return Promise.resolve();
+    const now = this.#clock.now();
+    const slot = this.#slot(key, now);
+    if (slot < 0) throw new RateLimitExceeded(this.#noRoomWait(now), `rate limit exceeded: all maxKeys (${this.maxKeys}) keys have queued waiters`);
+    let host = this.#waiting.get(slot);
+    // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
+    if (host !== undefined && host.queue.size > 0) host.queue.pump(now);
+    const base = this.#refill(slot, now);
+    const wait = this.#wait(base, n, 0);
+    if (wait === 0) {
+      this.#add(base, -n);
+      return Promise.resolve();
+    }
+    if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+    this.#add(base, -n); // reserved now, so later requests see the debt and cannot overtake
+    if (host === undefined) {
+      host = this.#host(slot);
+      this.#waiting.set(slot, host);
+    }
+    return host.queue.enqueue(n, Infinity, signal);
+  }
+
+  #blockingTake(key: string, n: number, maxWait: number): boolean {
+    if (n > this.capacity) throw neverFits(n, this.capacity);
+    if (n === 0) return true;
+    const now = this.#clock.now();
+    const slot = this.#slot(key, now);
+    if (slot < 0) return false;
+    const base = this.#refill(slot, now);
+    const wait = this.#wait(base, n, 0);
+    if (wait === Infinity || wait > maxWait) return false;
+    if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
+    this.#add(base, -n);
+    sleepSync(wait);
+    return true;
+  }
+
+  /** The slot of `key`, remembering it (at `initialTokens`) if new; -1 if `maxKeys` leaves no room. */
+  #slot(key: string, now: number): number {
+    const slot = this.#slots.get(key);
+    if (slot !== undefined) {
+      if (this.#lru) {
+        this.#slots.delete(key);
+        this.#slots.set(key, slot);
+      }
+      return slot;
+    }
+    this.#sweep(now);
+    if (this.#slots.size >= this.maxKeys && !this.#evict()) return -1;
+    const fresh = this.#free.length > 0 ? this.#free.pop()! : this.#grow();
+    const base = fresh * this.#stride;
+    this.#state[base] = now;
+    this.#state.set(this.#initial, base + 1);
+    this.#slots.set(key, fresh);
+    return fresh;
+  }
+
+  #grow(): number {
+    const slot = this.#used++;
+    if ((slot + 1) * this.#stride > this.#state.length) {
+      const bigger = new Float64Array(this.#state.length * 2);
+      bigger.set(this.#state);
+      this.#state = bigger;
+    }
+    return slot;
+  }
+
+  /** Examines the next few remembered keys and forgets those whose bucket has refilled to full. */
+  #sweep(now: number): void {
+    for (let i = 0; i < SWEEP_PER_NEW_KEY; i++) {
+      let step = this.#cursor?.next();
+      if (step === undefined || step.done === true) {
+        this.#cursor = this.#slots.entries();
+        step = this.#cursor.next();
+        if (step.done === true) return;
+      }
+      const [key, slot] = step.value;
+      if (this.#isFull(this.#refill(slot, now)) && !this.#hasWaiters(slot)) this.#forget(key, slot);
+    }
+  }
+
+  /**
+   * Makes room for one key by forgetting the least recently used one without waiters (keys with
+   * waiters move to the back: they are in use). False if every remembered key has waiters.
+   */
+  #evict(): boolean {
+    for (let tries = this.#slots.size; tries > 0; tries--) {
+      const first = this.#slots.entries().next();
+      if (first.done === true) return true;
+      const [key, slot] = first.value;
+      if (!this.#hasWaiters(slot)) {
+        this.#forget(key, slot);
+        return true;
+      }
+      this.#slots.delete(key);
+      this.#slots.set(key, slot);
+    }
+    return false;
+  }
+
+  /** When every key has waiters: the time until the first of them has served all of its own. */
+  #noRoomWait(now: number): number {
+    let soonest = Infinity;
+    for (const slot of this.#slots.values()) soonest = Math.min(soonest, this.#wait(this.#refill(slot, now), 0, 0));
+    return soonest;
+  }
+
+  #forget(key: string, slot: number): void {
+    this.#slots.delete(key);
+    this.#waiting.delete(slot);
+    this.#free.push(slot);
+  }
+
+  #hasWaiters(slot: number): boolean {
+    const host = this.#waiting.get(slot);
+    if (host === undefined) return false;
+    if (host.queue.size > 0) return true;
+    this.#waiting.delete(slot); // its queue drained since: drop the host lazily
+    return false;
+  }
+
+  /**
+   * Refills every limit of `slot` to `now` and returns the slot's offset in the state array.
+   * A clock that went backwards adds nothing. With `initialTokens < capacity`, a bucket that has
+   * refilled to full (and holds no reservations) is a new bucket again.
+   */
+  #refill(slot: number, now: number): number {
+    const s = this.#state;
+    const base = slot * this.#stride;
+    const last = s[base]!;
+    if (now > last) {
+      s[base] = now;
+      for (let i = 0; i < this.#count; i++) s[base + 1 + i] = refill(s[base + 1 + i]!, last, now, this.#caps[i]!, this.#perMs[i]!);
+      if (this.#resetWhenFull && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(this.#initial, base + 1);
+    }
+    return base;
+  }
+
+  #isFull(base: number): boolean {
+    for (let i = 0; i < this.#count; i++) if (!covers(this.#state[base + 1 + i]!, this.#caps[i]!)) return false;
+    return true;
+  }
+
+  /** Longest wait over every limit until its level plus `extra` covers `n` (0 if it does now). */
+  #wait(base: number, n: number, extra: number): number {
+    let wait = 0;
+    for (let i = 0; i < this.#count; i++) {
+      const w = waitFor(this.#state[base + 1 + i]! + extra, n, this.#perMs[i]!);
+      if (w > wait) wait = w;
+    }
+    return wait;
+  }
+
+  /** Adds `delta` tokens to every limit (negative to take or reserve), never above a capacity. */
+  #add(base: number, delta: number): void {
+    const s = this.#state;
+    for (let i = 0; i < this.#count; i++) s[base + 1 + i] = Math.min(this.#caps[i]!, s[base + 1 + i]! + delta);
+  }
+
+  /** A queue host for one key's waiters. Its slot is stable: keys with waiters are never forgotten. */
+  #host(slot: number): KeyWaiters {
+    const host: KeyWaiters = {
+      clock: this.#clock,
+      queue: undefined as unknown as WaiterQueue,
+      // Queued reservations are already out of the levels: the head is served once a level
+      // plus what the queue holds covers it.
+      serve: (n, now) => this.#wait(this.#refill(slot, now), n, host.queue.owed),
+      release: (n) => this.#add(this.#refill(slot, this.#clock.now()), n),
+    };
+    (host as { queue: WaiterQueue }).queue = new WaiterQueue(host);
+    return host;
+  }
+}
+
+const NO_LIMIT = { maxWait: Infinity, signal: undefined } as const;
+
+function badKey(key: unknown): TypeError {
+  const shown = typeof key === 'symbol' ? 'a symbol' : typeof key === 'object' && key !== null ? 'an object' : String(key);
+  return new TypeError(`key must be a string, got ${typeof key === 'number' ? `the number ${shown}` : shown}`);
+}
+
+function checkMaxKeys(value: unknown): number {
+  if (value === undefined) return Infinity;
+  if (typeof value !== 'number') throw new TypeError(`maxKeys must be a number, got ${typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  if (value !== Infinity && !(Number.isInteger(value) && value >= 1)) {
+    throw new RangeError(`maxKeys must be an integer >= 1 (or Infinity), got ${value}`);
+  }
+  return value;
+}
