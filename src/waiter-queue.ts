@@ -41,6 +41,8 @@ export class WaiterQueue {
   #live = 0;
   #owed = 0;
   #timer: ClockTimer | undefined;
+  /** Clock time the timer fires at. */
+  #timerAt = 0;
   readonly #wake = (): void => {
     this.#timer = undefined;
     this.pump(this.#host.clock.now());
@@ -95,7 +97,13 @@ export class WaiterQueue {
         this.#host.release(head.n);
         this.#finish(head, false, new RateLimitExceeded(wait));
       } else {
+        // Every acquire (and every abort of a head) pumps the queue; re-arming each time would create
+        // one timer per waiter. A timer that fires no later than needed is kept: an early wake just
+        // re-arms. (The nanosecond of slack absorbs float noise in recomputing the same time.)
+        const at = now + wait;
+        if (this.#timer !== undefined && this.#timerAt <= at + 1e-6) return;
         this.#timer?.cancel();
+        this.#timerAt = at;
         this.#timer = schedule(this.#host.clock, wait, this.#wake);
         return;
       }
