@@ -13,3 +13,9 @@ export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
 export type { TokenBucketOptions, ConsumeOptions, AcquireOptions, AcquirableBucket } from './local-bucket.js';
 export { KeyedTokenBucket, type KeyedTokenBucketOptions, type KeyedAcquirable } from './keyed.js';
+export {
+  SharedTokenBucket,
+  threadSharedClock,
+  type SharedTokenBucketOptions,
+  type SharedTokenBucketAttachOptions,
+} from './shared-bucket.js';
