@@ -1,0 +1,169 @@
+import type { AcquirableBucket, AcquireOptions } from '../local-bucket.js';
+import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../hierarchical.js';
+import * as check from '../validate.js';
+import {
+  RedisLimiter,
+  checkClient,
+  checkPolicy,
+  checkTimeout,
+  limitArgs,
+  type FailureAnswer,
+  type RedisConsumeOptions,
+  type RedisTarget,
+} from './redis-limiter.js';
+import type { RedisConnectionOptions } from './redis-token-bucket.js';
+
+/** A {@link createRedisBucketHierarchy} config: the root node plus the Redis connection. */
+export interface RedisBucketHierarchyConfig extends BucketHierarchyNode, Omit<RedisConnectionOptions, 'onRedisError'> {
+  /**
+   * Start of every key of the hierarchy (default `''`). A bucket's key is
+   * `${prefix}{${rootName}}:${name}`: the `{rootName}` hash tag puts the whole hierarchy in one
+   * Cluster slot. The prefix must not contain `{` or `}`.
+   */
+  prefix?: string;
+  /** As for `RedisTokenBucket`, without the local-bucket form: `'throw'` (default), `'allow'` or `'deny'`. */
+  onRedisError?: 'throw' | 'allow' | 'deny';
+}
+
+/**
+ * One bucket of a Redis hierarchy (made by {@link createRedisBucketHierarchy}): consuming from it
+ * takes the tokens from it **and every ancestor** in one atomic script, all or nothing.
+ */
+export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
+  readonly name: string;
+  /** The Redis key holding this level's state. */
+  readonly key: string;
+  readonly parent: RedisHierarchicalTokenBucket | undefined;
+  readonly children: readonly RedisHierarchicalTokenBucket[];
+  /** Most tokens this level holds. */
+  readonly capacity: number;
+  /** Refill rate of this level in tokens per second. */
+  readonly fillRate: number;
+  /**
+   * Takes `n` tokens from this bucket and every ancestor, or from none. `false` at once without
+   * `block`; with `block` it waits for the slowest level (its tokens reserved on every level), or
+   * resolves `false` at once if that would exceed `maxWait` ms. `n` above a capacity on the chain:
+   * `false`, or `RangeError` with `block`.
+   */
+  consume(n?: number, options?: RedisConsumeOptions): Promise<boolean>;
+  /** The waiting form of {@link consume}: rejects {@link RateLimitExceeded} past `maxWait`. */
+  acquire(n?: number, options?: AcquireOptions): Promise<void>;
+  /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */
+  timeUntil(n?: number): Promise<number>;
+  /** Tokens this level holds now (below 0 while waiters hold reservations). */
+  tokens(): Promise<number>;
+}
+
+const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'name', 'capacity', 'fillRate', 'initialTokens', 'children'] as const;
+
+class RedisHierarchyNode implements RedisHierarchicalTokenBucket {
+  readonly name: string;
+  readonly key: string;
+  readonly parent: RedisHierarchyNode | undefined;
+  readonly capacity: number;
+  readonly fillRate: number;
+  #children: RedisHierarchyNode[] = [];
+  #childrenView: readonly RedisHierarchyNode[] = Object.freeze([]);
+  readonly #limiter: RedisLimiter;
+  readonly #onFailure: FailureAnswer;
+  readonly #chain: RedisTarget;
+  readonly #own: RedisTarget;
+
+  constructor(node: BucketHierarchyNode, parent: RedisHierarchyNode | undefined, keyOf: (name: string) => string,
+    limiter: RedisLimiter, onFailure: FailureAnswer) {
+    this.name = node.name;
+    this.key = keyOf(this.name);
+    this.parent = parent;
+    this.capacity = node.capacity;
+    this.fillRate = node.fillRate;
+    this.#limiter = limiter;
+    this.#onFailure = onFailure;
+    const own = limitArgs([{ capacity: node.capacity, fillRate: node.fillRate, initialTokens: node.initialTokens ?? node.capacity }]);
+    const what = `Redis hierarchy bucket ${JSON.stringify(this.name)}`;
+    this.#own = { keys: [this.key], limitArgs: own, capacity: this.capacity, what };
+    this.#chain = parent === undefined ? this.#own : {
+      keys: [this.key, ...parent.#chain.keys],
+      limitArgs: [...own, ...parent.#chain.limitArgs],
+      capacity: Math.min(this.capacity, parent.#chain.capacity),
+      what,
+    };
+    if (parent !== undefined) {
+      parent.#children.push(this);
+      parent.#childrenView = Object.freeze([...parent.#children]);
+    }
+  }
+
+  get children(): readonly RedisHierarchyNode[] {
+    return this.#childrenView;
+  }
+
+  consume(n = 1, options?: RedisConsumeOptions): Promise<boolean> {
+    return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
+  }
+
+  acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    return this.#limiter.acquire(this.#chain, n, options, this.#onFailure);
+  }
+
+  timeUntil(n = 1): Promise<number> {
+    return this.#limiter.timeUntil(this.#own, n);
+  }
+
+  tokens(): Promise<number> {
+    return this.#limiter.tokens(this.#own);
+  }
+}
+
+/**
+ * The Redis counterpart of `createBucketHierarchy`: builds a tree of Redis buckets from a config
+ * and returns every bucket by name. A consume charges the bucket and all its ancestors (leaf to
+ * root) in **one** atomic script, all or nothing; all keys share the `{rootName}` hash tag, so
+ * the hierarchy works on Redis Cluster. The config is checked before anything is sent.
+ *
+ * @example
+ * const { api, search } = createRedisBucketHierarchy({
+ *   redis, prefix: 'rl:', name: 'api', capacity: 100, fillRate: 50,
+ *   children: [{ name: 'search', capacity: 20, fillRate: 10 }],
+ * });
+ * await search.acquire(); // takes 1 from search and 1 from api
+ */
+export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyConfig>(
+  config: C,
+): Record<BucketHierarchyNames<C>, RedisHierarchicalTokenBucket> {
+  const o = check.options<RedisBucketHierarchyConfig>('config', config);
+  if (config === undefined) throw new TypeError('createRedisBucketHierarchy needs a config: { redis, name, capacity, fillRate, children? }');
+  try {
+    check.knownKeys('config', o, ROOT_KEYS);
+  } catch (error) {
+    throw new TypeError(`createRedisBucketHierarchy: ${(error as Error).message}`);
+  }
+  const client = checkClient(o.redis);
+  const timeout = checkTimeout(o.timeout);
+  if (o.onRedisError !== undefined && typeof o.onRedisError !== 'string') {
+    throw new TypeError(`onRedisError of a Redis hierarchy must be 'throw', 'allow' or 'deny', got ${typeof o.onRedisError}`);
+  }
+  const onFailure = checkPolicy(o.onRedisError);
+  const prefix = o.prefix ?? '';
+  if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
+    throw new TypeError(`prefix must be a string without { or } (the hierarchy adds its own hash tag), got ${JSON.stringify(prefix)}`);
+  }
+  // The local factory checks the tree (names, numbers, duplicates) with messages naming the node,
+  // so both kinds of hierarchy accept exactly the same configs.
+  const { redis: _r, prefix: _p, timeout: _t, onRedisError: _e, ...tree } = o as RedisBucketHierarchyConfig;
+  try {
+    createBucketHierarchy(tree);
+  } catch (error) {
+    const Kind = error instanceof RangeError ? RangeError : TypeError;
+    throw new Kind(String((error as Error).message).replace('createBucketHierarchy', 'createRedisBucketHierarchy'));
+  }
+  const keyOf = (name: string): string => `${prefix}{${tree.name}}:${name}`;
+  const limiter = new RedisLimiter(client, timeout);
+  const out: Record<string, RedisHierarchyNode> = Object.create(null);
+  const build = (config: BucketHierarchyNode, parent: RedisHierarchyNode | undefined): void => {
+    const node = new RedisHierarchyNode(config, parent, keyOf, limiter, onFailure);
+    out[node.name] = node;
+    for (const child of config.children ?? []) build(child, node);
+  };
+  build(tree, undefined);
+  return out as never;
+}

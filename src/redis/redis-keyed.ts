@@ -1,0 +1,136 @@
+import type { KeyedAcquirable } from '../keyed.js';
+import { checkLimits, type AcquireOptions, type Limit } from '../local-bucket.js';
+import * as check from '../validate.js';
+import {
+  RedisLimiter,
+  checkClient,
+  checkPolicy,
+  checkTimeout,
+  limitArgs,
+  type FailureAnswer,
+  type RedisConsumeOptions,
+  type RedisTarget,
+} from './redis-limiter.js';
+import type { RedisConnectionOptions, RedisLimitOptions } from './redis-token-bucket.js';
+
+/** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
+export type RedisKeyedTokenBucketOptions = RedisLimitOptions & Omit<RedisConnectionOptions, 'onRedisError'> & {
+  /** Start of every Redis key: client key `k` lives at `${prefix}${k}`. A non-empty string. */
+  prefix: string;
+  /**
+   * What to do when Redis fails: `'throw'` (default), `'allow'`, `'deny'`, or a local keyed
+   * limiter (e.g. a `KeyedTokenBucket`) asked with the same key instead.
+   */
+  onRedisError?: 'throw' | 'allow' | 'deny' | KeyedAcquirable;
+};
+
+const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError'] as const;
+
+/**
+ * Token buckets for many keys (users, IPs, API keys) in Redis, with one configuration: the
+ * interface of the in-memory `KeyedTokenBucket`, with promises. Each client key is one Redis key
+ * under `prefix`, created by its first request at `initialTokens` and expiring when its bucket
+ * would be full again, so memory follows the active keys. One script call per request; each key
+ * is its own Cluster slot.
+ *
+ * @example
+ * const perUser = new RedisKeyedTokenBucket({ redis, prefix: 'rl:user:', capacity: 10, fillRate: 1 });
+ * if (!(await perUser.consume(userId))) reply(429);
+ */
+export class RedisKeyedTokenBucket implements KeyedAcquirable {
+  /** The key prefix. */
+  readonly prefix: string;
+  /** Most tokens one key's bucket holds; with several limits, the smallest capacity. */
+  readonly capacity: number;
+  /** Refill rate in tokens per second; with several limits, the slowest. */
+  readonly fillRate: number;
+  /** The limits every key's bucket enforces, as configured. */
+  readonly limits: readonly Readonly<Limit>[];
+  /** Milliseconds Redis has to answer a call. */
+  readonly timeout: number;
+  readonly #limiter: RedisLimiter;
+  readonly #limitArgs: readonly string[];
+  readonly #policy: 'throw' | 'allow' | 'deny' | KeyedAcquirable;
+  readonly #fixed: FailureAnswer | undefined;
+
+  constructor(options: RedisKeyedTokenBucketOptions) {
+    const o = check.options<RedisKeyedTokenBucketOptions>('options', options);
+    if (options === undefined) throw new TypeError('options are required: { redis, prefix, capacity, fillRate }');
+    check.knownKeys('options', o, KEYS);
+    const client = checkClient(o.redis);
+    if (typeof o.prefix !== 'string' || o.prefix === '') {
+      throw new TypeError(`prefix must be a non-empty string (keys live at prefix + key), got ${JSON.stringify(o.prefix) ?? 'undefined'}`);
+    }
+    const limits = checkLimits(o);
+    this.timeout = checkTimeout(o.timeout);
+    const policy = o.onRedisError ?? 'throw';
+    if (typeof policy === 'string') {
+      this.#fixed = checkPolicy(policy);
+    } else if (typeof policy !== 'object' || policy === null || typeof policy.acquire !== 'function') {
+      throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local keyed limiter (e.g. a KeyedTokenBucket), got ${typeof policy}`);
+    }
+    this.#policy = policy;
+    this.prefix = o.prefix;
+    this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
+    this.capacity = Math.min(...limits.map((l) => l.capacity));
+    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
+    this.#limitArgs = limitArgs(limits);
+    this.#limiter = new RedisLimiter(client, this.timeout);
+  }
+
+  /**
+   * Resolves `true` after taking `n` tokens (default 1) from `key`'s bucket, or `false` having
+   * taken nothing: at once without `block`; with `block`, after waiting, or at once if the wait
+   * would exceed `maxWait` ms. `n > capacity`: `false`, or `RangeError` with `block`.
+   */
+  consume(key: string, n = 1, options?: RedisConsumeOptions): Promise<boolean> {
+    try {
+      return this.#limiter.consume(this.#target(key), n, options, this.#onFailure(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Waits until `n` tokens of `key`'s bucket are taken. Rejects with `RateLimitExceeded` when the
+   * wait would exceed `maxWait` (`maxWait: 0` reports `retryAfter` without waiting), with
+   * `signal.reason` on abort (its reservation goes back), `RangeError` if `n > capacity`.
+   */
+  acquire(key: string, n = 1, options?: AcquireOptions): Promise<void> {
+    try {
+      return this.#limiter.acquire(this.#target(key), n, options, this.#onFailure(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Milliseconds until `key`'s bucket would have `n` tokens (0 if now, `Infinity` if never). */
+  timeUntil(key: string, n = 1): Promise<number> {
+    try {
+      return this.#limiter.timeUntil(this.#target(key), n);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Tokens in `key`'s bucket now (the lowest level); `initialTokens` for a key Redis does not hold. */
+  tokens(key: string): Promise<number> {
+    try {
+      return this.#limiter.tokens(this.#target(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  #target(key: string): RedisTarget {
+    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
+    const full = this.prefix + key;
+    return { keys: [full], limitArgs: this.#limitArgs, capacity: this.capacity, what: `RedisKeyedTokenBucket key ${JSON.stringify(full)}` };
+  }
+
+  #onFailure(key: string): FailureAnswer {
+    if (this.#fixed !== undefined) return this.#fixed;
+    const fallback = this.#policy as KeyedAcquirable;
+    return (n, maxWait, signal) => fallback.acquire(key, n, { maxWait, signal });
+  }
+}

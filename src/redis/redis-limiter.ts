@@ -1,0 +1,287 @@
+// The verbs every Redis bucket shares (plain bucket, hierarchy node, keyed): one take script per
+// request; a waiter's tokens are reserved by that script (the levels go below 0), so it only has
+// to sleep until time has earned them: no second round trip, and first come first served across
+// every process, since each later request sees the debt of those before it.
+
+import { RateLimitExceeded } from '../errors.js';
+import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
+import * as check from '../validate.js';
+import { RedisBucketError, timedScript } from './redis-call.js';
+import { REFUND_COMMAND, TAKE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
+
+/** What a Redis bucket does when Redis fails (error, unreachable, or no answer within `timeout`). */
+export type RedisFailurePolicy =
+  /** Reject with a {@link RedisBucketError} (the default): never admit what Redis did not. */
+  | 'throw'
+  /** Admit the request as if Redis had said yes (fail open). */
+  | 'allow'
+  /** Refuse it: `consume` resolves `false`, `acquire` rejects {@link RateLimitExceeded}. */
+  | 'deny'
+  /** Ask this local bucket instead (the "insurance" bucket), with the caller's `maxWait`/`signal`. */
+  | AcquirableBucket;
+
+/** How a failed call is answered: a fixed policy or a local fallback taking `(n, maxWait, signal)`. */
+export type FailureAnswer = 'throw' | 'allow' | 'deny' | ((n: number, maxWait: number, signal: AbortSignal | undefined) => Promise<void>);
+
+/** The keys one request touches and the limits on each, as the scripts take them. */
+export interface RedisTarget {
+  /** Keys of one chain (leaf first); all in one hash slot. */
+  readonly keys: readonly string[];
+  /** Per key: number of limits, then capacity, tokens per ms, initial tokens for each. */
+  readonly limitArgs: readonly string[];
+  /** Largest request that can ever be served (smallest capacity on the chain). */
+  readonly capacity: number;
+  /** Names the bucket in errors, e.g. `RedisTokenBucket "api:user:1"`. */
+  readonly what: string;
+}
+
+/** Options of `consume` on Redis buckets. */
+export interface RedisConsumeOptions extends AcquireOptions {
+  /** Wait (without blocking the event loop) until the tokens are there. Default `false`. */
+  block?: boolean;
+}
+
+const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout fires at once above this: longer sleeps are chained
+const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
+
+interface Sleeper {
+  until: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+  readonly wake: () => void;
+}
+
+/** Checks a `redis` option: an ioredis `Redis` or `Cluster` (anything with `defineCommand`). */
+export function checkClient(value: unknown): ScriptClient {
+  if (typeof value !== 'object' || value === null || typeof (value as ScriptClient).defineCommand !== 'function') {
+    throw new TypeError('redis must be an ioredis Redis or Cluster client');
+  }
+  return value as ScriptClient;
+}
+
+/** Checks the `timeout` option (ms, default 1000). */
+export function checkTimeout(value: unknown): number {
+  return value === undefined ? 1000 : check.positive('timeout', value);
+}
+
+/** Checks the `onRedisError` option of a bucket (a local fallback bucket allowed). */
+export function checkPolicy(value: unknown): FailureAnswer {
+  if (value === undefined || value === 'throw' || value === 'allow' || value === 'deny') return value ?? 'throw';
+  if (typeof value === 'object' && value !== null && typeof (value as AcquirableBucket).acquire === 'function'
+    && typeof (value as AcquirableBucket).capacity === 'number') {
+    const fallback = value as AcquirableBucket;
+    return (n, maxWait, signal) => fallback.acquire(n, { maxWait, signal });
+  }
+  throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local bucket (e.g. a TokenBucket), got ${
+    typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+}
+
+/** Formats a limit list as the scripts' per-key arguments. */
+export function limitArgs(limits: readonly { capacity: number; fillRate: number; initialTokens: number }[]): string[] {
+  const out = [String(limits.length)];
+  for (const l of limits) out.push(String(l.capacity), String(l.fillRate / 1000), String(l.initialTokens));
+  return out;
+}
+
+/** Runs the shared verbs against one client with one timeout. */
+export class RedisLimiter {
+  readonly #client: ScriptClient;
+  readonly #timeout: number;
+  /** Sleeping waiters of this process by leaf key, so a refund can wake them sooner. */
+  readonly #sleepers = new Map<string, Set<Sleeper>>();
+
+  constructor(client: ScriptClient, timeout: number) {
+    this.#client = client;
+    this.#timeout = timeout;
+    defineScripts(client);
+  }
+
+  /** `consume(n, { block, maxWait, signal })` of every Redis bucket. */
+  consume(t: RedisTarget, n: number, options: RedisConsumeOptions | undefined, onFailure: FailureAnswer): Promise<boolean> {
+    try {
+      check.tokens(n);
+      const o = check.options<RedisConsumeOptions>('options', options);
+      const { block = false, ...waitOptions } = o;
+      check.boolean('block', block, false);
+      const { signal } = acquireOptions(waitOptions); // maxWait is checked, and ignored without block
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (block) return this.acquire(t, n, waitOptions, onFailure).then(returnTrue, falseIfRefused);
+      if (n > t.capacity) return Promise.resolve(false);
+      if (n === 0) return Promise.resolve(true);
+      return this.#call(TAKE_COMMAND, t, n, 0).then(
+        (reply) => parseTake(reply, t)[0] === 1,
+        (error: unknown) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
+      );
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** `acquire(n, { maxWait, signal })` of every Redis bucket. */
+  acquire(t: RedisTarget, n: number, options: AcquireOptions | undefined, onFailure: FailureAnswer): Promise<void> {
+    try {
+      check.tokens(n);
+      const { maxWait, signal } = options === undefined ? NO_WAIT : acquireOptions(options);
+      if (n > t.capacity) throw neverFits(n, t.capacity);
+      if (signal?.aborted) return Promise.reject(signal.reason);
+      if (n === 0) return Promise.resolve();
+      return this.#take(t, n, maxWait, signal).catch((error: unknown) => this.#fail(error, onFailure, n, maxWait, signal));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Milliseconds until `n` tokens are there (`Infinity` if never); rejects on a Redis failure. */
+  timeUntil(t: RedisTarget, n: number): Promise<number> {
+    try {
+      check.tokens(n);
+      if (n > t.capacity) return Promise.resolve(Infinity);
+      return this.#call(TAKE_COMMAND, t, n, -1).then((reply) => parseTake(reply, t)[1]);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The lowest level on the chain now (below 0 while waiters hold reservations). */
+  tokens(t: RedisTarget): Promise<number> {
+    return this.#call(TAKE_COMMAND, t, 0, -1).then((reply) => parseTake(reply, t)[2]);
+  }
+
+  #call(command: string, t: RedisTarget, n: number, maxWait: number): Promise<unknown> {
+    const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
+    return timedScript(this.#client, command, args, this.#timeout, t.what);
+  }
+
+  /** Applies the failure policy to a {@link RedisBucketError}; other errors pass through. */
+  #fail(error: unknown, onFailure: FailureAnswer, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
+    if (!(error instanceof RedisBucketError) || onFailure === 'throw') return Promise.reject(error);
+    if (onFailure === 'allow') return Promise.resolve();
+    if (onFailure === 'deny') {
+      const refused = new RateLimitExceeded(this.#timeout, `rate limit exceeded: Redis failed and the policy is 'deny' (${error.message})`);
+      refused.cause = error;
+      return Promise.reject(refused);
+    }
+    return onFailure(n, maxWait, signal);
+  }
+
+  /**
+   * One take script; if it reserved, sleeps until the tokens are earned. An abort rejects at once
+   * and gives back whatever the script took or reserved, even if its reply comes later.
+   */
+  #take(t: RedisTarget, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let state: 'calling' | 'sleeping' | 'done' = 'calling';
+      let sleeper: Sleeper | undefined;
+      const finish = (): void => {
+        state = 'done';
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onAbort = (): void => {
+        if (state === 'done') return;
+        const held = state === 'sleeping';
+        finish();
+        if (sleeper !== undefined) this.#unsleep(t.keys[0]!, sleeper);
+        if (held) this.#refund(t, n);
+        reject(signal!.reason);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#call(TAKE_COMMAND, t, n, maxWait).then((reply) => {
+        let status: number;
+        let wait: number;
+        try {
+          [status, wait] = parseTake(reply, t);
+        } catch (error) {
+          if (state !== 'done') {
+            finish();
+            reject(error);
+          }
+          return;
+        }
+        if (state === 'done') {
+          if (status !== 0) this.#refund(t, n); // aborted while the script ran: give its tokens back
+        } else if (status === 1) {
+          finish();
+          resolve();
+        } else if (status === 0) {
+          finish();
+          reject(new RateLimitExceeded(wait));
+        } else {
+          state = 'sleeping';
+          sleeper = this.#sleep(t.keys[0]!, wait, () => {
+            finish();
+            resolve();
+          });
+        }
+      }, (error: unknown) => {
+        if (state === 'done') return;
+        finish();
+        reject(error);
+      });
+    });
+  }
+
+  /** Gives a reservation back. A failure loses the tokens until time pays them back: never over-admits. */
+  #refund(t: RedisTarget, n: number): void {
+    const key = t.keys[0]!;
+    this.#call(REFUND_COMMAND, t, n, 0).then((reply) => {
+      // Every reservation on this chain is earned `clear` ms from now: no waiter here sleeps longer.
+      const clear = parseNumber(reply);
+      const sleepers = this.#sleepers.get(key);
+      if (sleepers === undefined || !(clear >= 0)) return;
+      const until = performance.now() + clear;
+      for (const s of sleepers) {
+        if (s.until > until) {
+          s.until = until;
+          clearTimeout(s.timer);
+          this.#arm(key, s);
+        }
+      }
+    }, () => {});
+  }
+
+  #sleep(key: string, ms: number, wake: () => void): Sleeper {
+    const s: Sleeper = { until: performance.now() + ms, timer: undefined, wake };
+    let set = this.#sleepers.get(key);
+    if (set === undefined) this.#sleepers.set(key, (set = new Set()));
+    set.add(s);
+    this.#arm(key, s);
+    return s;
+  }
+
+  // Re-checks on every firing, so a timer that fires early (or was capped) only re-arms: the
+  // waiter never wakes before its tokens are earned by this process's clock.
+  #arm(key: string, s: Sleeper): void {
+    const left = s.until - performance.now();
+    if (left <= 0) {
+      this.#unsleep(key, s);
+      s.wake();
+      return;
+    }
+    s.timer = setTimeout(() => this.#arm(key, s), Math.min(MAX_TIMEOUT, Math.ceil(left)));
+  }
+
+  #unsleep(key: string, s: Sleeper): void {
+    clearTimeout(s.timer);
+    const set = this.#sleepers.get(key);
+    if (set !== undefined && set.delete(s) && set.size === 0) this.#sleepers.delete(key);
+  }
+}
+
+const returnTrue = (): boolean => true;
+const falseIfRefused = (error: unknown): boolean => {
+  if (error instanceof RateLimitExceeded) return false;
+  throw error;
+};
+
+function parseNumber(value: unknown): number {
+  if (value === 'inf') return Infinity;
+  if (value === '-inf') return -Infinity;
+  return typeof value === 'string' || typeof value === 'number' ? Number(value) : Number.NaN;
+}
+
+/** `[status, wait ms, lowest level]` from a take reply. */
+function parseTake(reply: unknown, t: RedisTarget): [number, number, number] {
+  if (!Array.isArray(reply) || reply.length !== 3) {
+    throw new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
+  }
+  return [Number(reply[0]), parseNumber(reply[1]), parseNumber(reply[2])];
+}

@@ -1,0 +1,174 @@
+// The Lua scripts every Redis bucket runs. Each state change is one script: Redis runs it
+// atomically on its single thread, so check-then-write needs no lock and no second round trip.
+//
+// Stored value of one bucket key: "<ms> <level> [<level> ...]": the server time (ms, 3 decimals)
+// of the last write and one level per limit. A level below 0 is tokens reserved by waiters that
+// sleep until time has earned them. A short string keeps memory per key small and needs one GET
+// and one SET (with PX) per key.
+
+import { createHash } from 'node:crypto';
+
+// Shared by both scripts: read one key's state refilled to server time, and write it back with an
+// expiry at the moment it would be full again (an idle bucket then costs no memory). A missing key
+// is a bucket at its initial levels. A clock that stepped back adds nothing.
+const HELPERS = `
+local function fmt(x) return string.format('%.17g', x) end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+
+local function load(k, a)
+  local m = tonumber(ARGV[a])
+  local b = {levels = {}, caps = {}, rates = {}, last = now, found = false}
+  local stored, i = {}, 0
+  local raw = redis.call('GET', KEYS[k])
+  if raw then
+    for f in string.gmatch(raw, '[^ ]+') do
+      local v = tonumber(f)
+      if v == nil then i = -1 break end
+      stored[i] = v
+      i = i + 1
+    end
+    if i < 2 then return nil, 'bucketflow: key ' .. KEYS[k] .. ' holds a value that is not a bucket state' end
+    b.last, b.found = stored[0], true
+  end
+  local elapsed = now - b.last
+  if elapsed < 0 then elapsed = 0 else b.last = now end
+  for j = 1, m do
+    local c, r = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local l = (stored[j] or tonumber(ARGV[a + 3])) + elapsed * r
+    if l > c then l = c end
+    b.levels[j], b.caps[j], b.rates[j] = l, c, r
+    a = a + 3
+  end
+  b.next = a + 1
+  return b
+end
+
+local function save(k, b)
+  local parts, ttl = {string.format('%.3f', b.last)}, 0
+  for j = 1, #b.levels do
+    parts[j + 1] = fmt(b.levels[j])
+    if b.rates[j] == 0 then
+      ttl = -1
+    elseif ttl >= 0 then
+      local full = (b.caps[j] - b.levels[j]) / b.rates[j]
+      if full > ttl then ttl = full end
+    end
+  end
+  local v = table.concat(parts, ' ')
+  if ttl < 0 then
+    redis.call('SET', KEYS[k], v)
+  else
+    redis.call('SET', KEYS[k], v, 'PX', math.min(math.max(1, math.ceil(ttl)), 70368744177664))
+  end
+end
+`;
+
+/**
+ * Takes `n` tokens from every limit of every key, reserves them if they arrive within `maxWait`,
+ * or changes nothing.
+ */
+export const TAKE_LUA = `-- bucketflow take
+-- KEYS[1..k]  the keys of one chain: one key for a bucket; a hierarchy's leaf, then its ancestors
+-- ARGV[1]     n: tokens wanted (> 0)
+-- ARGV[2]     maxWait (ms): 0 = take now or refuse; > 0 = may also reserve tokens that arrive
+--             within it (the caller owns them after the returned wait); -1 = only report, no write
+-- ARGV[3..]   per key in KEYS order: m (its number of limits), then m times
+--             capacity, fill rate (tokens per ms), initial tokens
+-- Returns {status, wait, lowest level}: status 1 taken, 2 reserved, 0 refused or report only;
+-- wait = ms until n are there (the longest over every limit; "inf" if never). Numbers are strings.
+${HELPERS}
+local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
+local a, wait, low, chain = 3, 0, math.huge, {}
+for k = 1, #KEYS do
+  local b, err = load(k, a)
+  if err then return redis.error_reply(err) end
+  a = b.next
+  for j = 1, #b.levels do
+    local l, r = b.levels[j], b.rates[j]
+    if l + 1e-9 < n then
+      local w = math.huge
+      if r > 0 then w = (n - l) / r end
+      if w > wait then wait = w end
+    end
+    if l < low then low = l end
+  end
+  chain[k] = b
+end
+local status = 0
+if maxWait >= 0 then
+  if wait == 0 then status = 1 elseif wait < math.huge and wait <= maxWait then status = 2 end
+end
+if status > 0 then
+  low = math.huge
+  for k = 1, #KEYS do
+    local b = chain[k]
+    for j = 1, #b.levels do
+      b.levels[j] = b.levels[j] - n
+      if b.levels[j] < low then low = b.levels[j] end
+    end
+    save(k, b)
+  end
+end
+return {status, fmt(wait), fmt(low)}
+`;
+
+/** Gives a waiter's reservation back (an aborted waiter), never above a capacity. */
+export const REFUND_LUA = `-- bucketflow refund
+-- KEYS, ARGV[3..] as in take; ARGV[1] n: tokens to give back; ARGV[2] unused.
+-- A missing key stays missing: its state, and the reservation with it, is gone already.
+-- Returns the ms until no limit on the chain is below 0, i.e. until every reservation still
+-- held is earned (waiters of this chain need not sleep longer), as a string.
+${HELPERS}
+local n = tonumber(ARGV[1])
+local a, clear = 3, 0
+for k = 1, #KEYS do
+  local b, err = load(k, a)
+  if err then return redis.error_reply(err) end
+  a = b.next
+  if b.found then
+    for j = 1, #b.levels do
+      local l = b.levels[j] + n
+      if l > b.caps[j] then l = b.caps[j] end
+      b.levels[j] = l
+      if l < 0 and b.rates[j] > 0 and -l / b.rates[j] > clear then clear = -l / b.rates[j] end
+    end
+    save(k, b)
+  end
+end
+return fmt(clear)
+`;
+
+// Named after the script's own hash: two versions of this library on one client (or one
+// server) never call each other's script under the same name.
+const tag = (lua: string): string => createHash('sha1').update(lua).digest('hex').slice(0, 10);
+
+/** ioredis command names of the scripts, as defined on a client by {@link defineScripts}. */
+export const TAKE_COMMAND = `bucketflowTake_${tag(TAKE_LUA)}`;
+export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
+
+/** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
+export interface ScriptClient {
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number; readOnly?: boolean }): void;
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+const defined = new WeakSet<object>();
+
+/**
+ * Defines both scripts on `client` once. ioredis then sends EVALSHA, and EVAL when the server
+ * answers NOSCRIPT (after SCRIPT FLUSH or a restart), so the script cache is never our concern.
+ */
+export function defineScripts(client: ScriptClient): void {
+  if (defined.has(client)) return;
+  // No numberOfKeys: a hierarchy's chain length varies, so every call passes its key count first.
+  client.defineCommand(TAKE_COMMAND, { lua: TAKE_LUA });
+  client.defineCommand(REFUND_COMMAND, { lua: REFUND_LUA });
+  defined.add(client);
+}
+
+/** Calls a script defined by {@link defineScripts}: `(numKeys, ...keys, ...args)`. */
+export function callScript(client: ScriptClient, command: string, args: (string | number)[]): Promise<unknown> {
+  return (client as unknown as Record<string, ScriptCall>)[command]!(...args);
+}
