@@ -41,10 +41,15 @@ export class WaiterQueue {
   #live = 0;
   #owed = 0;
   #timer: ClockTimer | undefined;
-  /** Clock time the timer fires at. */
-  #timerAt = 0;
+  /** The head the timer was armed for: while it stays head its wait can only grow, so the timer stays. */
+  #armedFor: Waiter | undefined;
+  #pumpQueued = false;
   readonly #wake = (): void => {
     this.#timer = undefined;
+    this.pump(this.#host.clock.now());
+  };
+  readonly #deferredPump = (): void => {
+    this.#pumpQueued = false;
     this.pump(this.#host.clock.now());
   };
 
@@ -88,6 +93,7 @@ export class WaiterQueue {
       if (head === undefined) {
         this.#timer?.cancel();
         this.#timer = undefined;
+        this.#armedFor = undefined;
         return;
       }
       const wait = this.#host.serve(head.n, now);
@@ -97,13 +103,11 @@ export class WaiterQueue {
         this.#host.release(head.n);
         this.#finish(head, false, new RateLimitExceeded(wait));
       } else {
-        // Every acquire (and every abort of a head) pumps the queue; re-arming each time would create
-        // one timer per waiter. A timer that fires no later than needed is kept: an early wake just
-        // re-arms. (The nanosecond of slack absorbs float noise in recomputing the same time.)
-        const at = now + wait;
-        if (this.#timer !== undefined && this.#timerAt <= at + 1e-6) return;
+        // Every acquire pumps the queue; re-arming each time would create one timer per waiter.
+        // Nothing but time adds tokens for an unchanged head (an early wake just re-arms).
+        if (this.#timer !== undefined && this.#armedFor === head) return;
         this.#timer?.cancel();
-        this.#timerAt = at;
+        this.#armedFor = head;
         this.#timer = schedule(this.#host.clock, wait, this.#wake);
         return;
       }
@@ -147,6 +151,10 @@ export class WaiterQueue {
     const wasHead = this.#peek() === waiter;
     this.#host.release(waiter.n);
     this.#finish(waiter, false, reason);
-    if (wasHead) this.pump(this.#host.clock.now());
+    // One abort signal often cancels many waiters in a row: re-arm once for the new head, not per abort.
+    if (wasHead && !this.#pumpQueued) {
+      this.#pumpQueued = true;
+      queueMicrotask(this.#deferredPump);
+    }
   }
 }

@@ -206,7 +206,7 @@ describe('timers', () => {
   it('10,000 waiters arm one timer, not 10,000', async () => {
     const spy = vi.spyOn(globalThis, 'setTimeout');
     try {
-      const bucket = new AsyncTokenBucket({ capacity: 1, fillRate: 1, initialTokens: 0 }); // real clock
+      const bucket = new AsyncTokenBucket({ capacity: 1, fillRate: 0.01, initialTokens: 0 }); // real clock, 100 s per token
       const ctl = new AbortController();
       setMaxListeners(20_000, ctl.signal); // one signal for every waiter: Node would warn at 11 listeners
       const waits = Array.from({ length: 10_000 }, () => bucket.acquire(1, { signal: ctl.signal }).catch(() => 'aborted'));
