@@ -59,7 +59,7 @@ interface KeyWaiters extends QueueHost {
 
 /**
  * Token buckets for many keys (users, IPs, API keys) with one configuration: each key has its
- * own bucket, created by its first `consume`/`acquire` at `initialTokens`.
+ * own bucket, created by its first `consume`/`acquire` (even of 0 tokens) at `initialTokens`.
  *
  * Memory is bounded by the keys that are **active**: a bucket that has refilled to full is
  * forgotten (no timer per key: each new key sweeps a couple of old entries), because a full
@@ -142,9 +142,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       if (block) return this.#blockingTake(key, n, maxWait);
     }
     if (n > this.capacity) return false;
-    if (n === 0) return true;
     const now = this.#clock.now();
     const slot = this.#slot(key, now);
+    if (n === 0) return true; // even while waiters hold the level below 0
     if (slot < 0) return false;
     const base = this.#refill(slot, now);
     const s = this.#state;
@@ -228,9 +228,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const { maxWait, signal } = options === undefined ? NO_LIMIT : acquireOptions(options);
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    if (n === 0) return Promise.resolve();
     const now = this.#clock.now();
     const slot = this.#slot(key, now);
+    if (n === 0) return Promise.resolve();
     if (slot < 0) throw new RateLimitExceeded(this.#noRoomWait(now), `rate limit exceeded: all maxKeys (${this.maxKeys}) keys have queued waiters`);
     let host = this.#waiting.get(slot);
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
@@ -252,9 +252,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
 
   #blockingTake(key: string, n: number, maxWait: number): boolean {
     if (n > this.capacity) throw neverFits(n, this.capacity);
-    if (n === 0) return true;
     const now = this.#clock.now();
     const slot = this.#slot(key, now);
+    if (n === 0) return true;
     if (slot < 0) return false;
     const base = this.#refill(slot, now);
     const wait = this.#wait(base, n, 0);

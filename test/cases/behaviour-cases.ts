@@ -24,6 +24,12 @@ export interface CaseDriver {
   advance(ms: number): Promise<void>;
   /** How far a measured wait may be from the exact one, in ms (0 for a ManualClock). */
   readonly slackMs: number;
+  /**
+   * Cases this kind answers differently by design, by case name, with the documented reason
+   * (e.g. a keyed bucket with `initialTokens < capacity` starts over once full). They still run
+   * and must fail, so an implementation that changes is noticed.
+   */
+  readonly deviations?: Readonly<Record<string, string>>;
 }
 
 export type Outcome = boolean | 'ok' | 'RateLimitExceeded' | 'RangeError' | 'TypeError';
