@@ -14,6 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // Starts a private redis-server for the Redis tests and kills every server tests started.
+    globalSetup: ['test/redis/global-setup.ts'],
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],

@@ -87,6 +87,7 @@ class RedisHierarchyNode implements RedisHierarchicalTokenBucket {
       capacity: Math.min(this.capacity, parent.#chain.capacity),
       what,
     };
+    if (node.initialTokens !== undefined && node.initialTokens < node.capacity) limiter.create(this.#own);
     if (parent !== undefined) {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);

@@ -106,7 +106,6 @@ export class RedisLimiter {
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (block) return this.acquire(t, n, waitOptions, onFailure).then(returnTrue, falseIfRefused);
       if (n > t.capacity) return Promise.resolve(false);
-      if (n === 0) return Promise.resolve(true);
       return this.#call(TAKE_COMMAND, t, n, 0).then(
         (reply) => parseTake(reply, t)[0] === 1,
         (error: unknown) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
@@ -123,7 +122,6 @@ export class RedisLimiter {
       const { maxWait, signal } = options === undefined ? NO_WAIT : acquireOptions(options);
       if (n > t.capacity) throw neverFits(n, t.capacity);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      if (n === 0) return Promise.resolve();
       return this.#take(t, n, maxWait, signal).catch((error: unknown) => this.#fail(error, onFailure, n, maxWait, signal));
     } catch (error) {
       return Promise.reject(error);
@@ -139,6 +137,15 @@ export class RedisLimiter {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * Starts the buckets of `t` that start below capacity, if Redis has no state for them yet, at
+   * server time now (as a local bucket starts when it is made). Best effort: if it fails, the
+   * first request starts them instead.
+   */
+  create(t: RedisTarget): void {
+    this.#call(TAKE_COMMAND, t, 0, 0).catch(() => {});
   }
 
   /** The lowest level on the chain now (below 0 while waiters hold reservations). */

@@ -84,6 +84,7 @@ export class RedisTokenBucket implements AcquirableBucket {
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
     this.#limiter = new RedisLimiter(client, this.timeout);
     this.#target = { keys: [o.key], limitArgs: limitArgs(limits), capacity: this.capacity, what: `RedisTokenBucket ${JSON.stringify(o.key)}` };
+    if (limits.some((l) => l.initialTokens < l.capacity)) this.#limiter.create(this.#target);
   }
 
   /**

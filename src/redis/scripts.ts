@@ -55,6 +55,10 @@ local function save(k, b)
       if full > ttl then ttl = full end
     end
   end
+  if ttl == 0 then -- full: the same as no key at all
+    redis.call('DEL', KEYS[k])
+    return
+  end
   local v = table.concat(parts, ' ')
   if ttl < 0 then
     redis.call('SET', KEYS[k], v)
@@ -70,7 +74,7 @@ end
  */
 export const TAKE_LUA = `-- bucketflow take
 -- KEYS[1..k]  the keys of one chain: one key for a bucket; a hierarchy's leaf, then its ancestors
--- ARGV[1]     n: tokens wanted (> 0)
+-- ARGV[1]     n: tokens wanted (0 only creates a missing key that starts below capacity)
 -- ARGV[2]     maxWait (ms): 0 = take now or refuse; > 0 = may also reserve tokens that arrive
 --             within it (the caller owns them after the returned wait); -1 = only report, no write
 -- ARGV[3..]   per key in KEYS order: m (its number of limits), then m times
@@ -97,9 +101,9 @@ for k = 1, #KEYS do
 end
 local status = 0
 if maxWait >= 0 then
-  if wait == 0 then status = 1 elseif wait < math.huge and wait <= maxWait then status = 2 end
+  if wait == 0 or n == 0 then status = 1 elseif wait < math.huge and wait <= maxWait then status = 2 end
 end
-if status > 0 then
+if status > 0 and n > 0 then
   low = math.huge
   for k = 1, #KEYS do
     local b = chain[k]
@@ -108,6 +112,11 @@ if status > 0 then
       if b.levels[j] < low then low = b.levels[j] end
     end
     save(k, b)
+  end
+elseif maxWait >= 0 then
+  -- Nothing taken, but a bucket that starts below capacity starts now, not at some later call.
+  for k = 1, #KEYS do
+    if not chain[k].found then save(k, chain[k]) end
   end
 end
 return {status, fmt(wait), fmt(low)}
