@@ -1,5 +1,5 @@
 import { isManual, schedule, type Clock, type ClockTimer } from './clock.js';
-import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import {
   acquireOptions,
@@ -100,6 +100,8 @@ export class SharedTokenBucket implements AcquirableBucket {
   // This thread's waiters, in the order they reserved, and one timer for the first.
   #waiters: Waiter[] = [];
   #head = 0;
+  /** Tokens this thread's waiters have reserved and not yet received. */
+  #owed = 0;
   #timer: ClockTimer | undefined;
   readonly #wake = (): void => {
     this.#timer = undefined;
@@ -276,31 +278,47 @@ export class SharedTokenBucket implements AcquirableBucket {
       signal.addEventListener('abort', waiter.onAbort, { once: true });
     }
     this.#waiters.push(waiter);
+    this.#owed += n;
     if (this.#waiters.length - this.#head === 1) this.#pump();
     return promise;
   }
 
-  /** Resolves every head waiter whose tokens are earned, then arms one timer for the next. */
+  /**
+   * Resolves every head waiter whose tokens are earned, then arms one timer for the next. A
+   * head's tokens are earned at the time computed when it reserved, or earlier once the shared
+   * level plus what this thread's waiters hold covers it (an abort gave tokens back).
+   */
   #pump(): void {
     const now = this.#clock.now();
+    let wait = 0;
     for (;;) {
       while (this.#head < this.#waiters.length && this.#waiters[this.#head]!.resolve === undefined) this.#head++;
       if (this.#head === this.#waiters.length) {
         this.#waiters = [];
         this.#head = 0;
+        this.#owed = 0;
         this.#timer?.cancel();
         this.#timer = undefined;
         return;
       }
       const head = this.#waiters[this.#head]!;
       if (head.at > now) {
-        this.#timer?.cancel();
-        this.#timer = schedule(this.#clock, head.at - now, this.#wake);
-        return;
+        this.#enter();
+        try {
+          this.#refill(now);
+          wait = this.#wait(head.n, this.#owed);
+        } finally {
+          this.#leave();
+        }
+        if (wait > 0) break;
       }
       this.#head++;
+      this.#owed -= head.n;
       this.#settle(head)?.();
     }
+    const head = this.#waiters[this.#head]!;
+    this.#timer?.cancel();
+    this.#timer = schedule(this.#clock, Math.min(wait, head.at - now), this.#wake);
   }
 
   #cancel(waiter: Waiter, reason: unknown): void {
@@ -313,6 +331,7 @@ export class SharedTokenBucket implements AcquirableBucket {
       this.#leave();
     }
     this.#settle(waiter);
+    this.#owed -= waiter.n;
     waiter.reject(reason);
     this.#pump();
   }
@@ -343,13 +362,11 @@ export class SharedTokenBucket implements AcquirableBucket {
     }
   }
 
-  /** Longest wait over every limit until it covers `n` (0 if all do now). */
-  #wait(n: number): number {
+  /** Longest wait over every limit until its level plus `extra` covers `n` (0 if all do now). */
+  #wait(n: number, extra = 0): number {
     let wait = 0;
     for (let i = 0; i < this.#count; i++) {
-      const level = this.#level(i);
-      if (covers(level, n)) continue;
-      const w = waitFor(level, n, this.#perMs[i]!);
+      const w = waitFor(this.#level(i) + extra, n, this.#perMs[i]!);
       if (w > wait) wait = w;
     }
     return wait;

@@ -10,7 +10,7 @@ const WORKER = new URL('./fixtures/shared-bucket-worker.ts', import.meta.url).hr
 interface Report { admitted: number; refused: number; end: number }
 
 /** Starts `count` workers on `bucket`, releases them at once, and collects their reports. */
-async function hammer(bucket: SharedTokenBucket, count: number, ms: number, mode: 'consume' | 'block' | 'acquire') {
+async function hammer(bucket: SharedTokenBucket, count: number, ms: number, mode: 'consume' | 'block' | 'acquire' | 'clock') {
   const start = new SharedArrayBuffer(4);
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
@@ -61,6 +61,16 @@ describe('SharedTokenBucket across worker_threads', () => {
       for (const r of results) expect(r.admitted).toBeGreaterThan(0);
     }, 30_000);
   }
+
+  it('every thread reads the same timeline from threadSharedClock (performance.now() alone differs per thread)', async () => {
+    const bucket = new SharedTokenBucket({ capacity: 1, fillRate: 1 });
+    const { t0, results } = await hammer(bucket, 2, 0, 'clock');
+    const received = threadSharedClock.now();
+    for (const r of results) {
+      expect(r.end).toBeGreaterThanOrEqual(t0 - 1);
+      expect(r.end).toBeLessThanOrEqual(received + 1);
+    }
+  }, 30_000);
 
   it('loses no update: a fixed quota of 20,000 is handed out exactly once across 4 workers', async () => {
     const bucket = new SharedTokenBucket({ capacity: 20_000, fillRate: 0 });
