@@ -1,0 +1,142 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Redis } from 'ioredis';
+import { KeyedTokenBucket } from 'bucketflow';
+import { RateLimitExceeded, RedisBucketError, RedisKeyedTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
+import { describeRedis, sharedClient, sleep, uniqueKey } from './helpers/env.js';
+import { freePort } from './helpers/servers.js';
+
+describeRedis('createRedisBucketHierarchy', 'shared', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = sharedClient();
+  });
+  afterAll(() => redis.disconnect());
+
+  const tree = (prefix: string) => createRedisBucketHierarchy({
+    redis, prefix, name: 'api', capacity: 3, fillRate: 0.001,
+    children: [
+      { name: 'search', capacity: 2, fillRate: 0.001 },
+      { name: 'upload', capacity: 5, fillRate: 0.001, children: [{ name: 'big', capacity: 5, fillRate: 0.001 }] },
+    ],
+  });
+
+  it('returns every bucket by name, with keys sharing the root\'s hash tag', () => {
+    const { api, search, upload, big } = tree('rl:');
+    expect(api.parent).toBeUndefined();
+    expect(search.parent).toBe(api);
+    expect(big.parent).toBe(upload);
+    expect(api.children).toEqual([search, upload]);
+    expect(big.key).toBe('rl:{api}:big');
+    for (const b of [api, search, upload, big]) expect(b.key).toMatch(/^rl:\{api\}:/);
+  });
+
+  it('charges the bucket and every ancestor in one step, all or nothing', async () => {
+    const prefix = `${uniqueKey('h')}:`;
+    const { api, search, upload, big } = tree(prefix);
+    expect(await search.consume(2)).toBe(true); // search 0, api 1
+    expect(await big.consume(2)).toBe(false); // api is short: big and upload keep theirs
+    expect(await big.tokens()).toBe(5);
+    expect(await upload.tokens()).toBe(5);
+    expect(await big.consume(1)).toBe(true); // big 4, upload 4, api 0
+    expect(await upload.tokens()).toBeCloseTo(4, 2);
+    expect(await api.tokens()).toBeCloseTo(0, 2);
+    expect(await api.consume(0.5)).toBe(false);
+  });
+
+  it('refuses what no level on the chain can ever hold', async () => {
+    const { search } = tree(`${uniqueKey('h')}:`);
+    expect(await search.consume(3)).toBe(false);
+    await expect(search.acquire(3)).rejects.toBeInstanceOf(RangeError); // search holds 2
+    await expect(search.consume(3, { block: true })).rejects.toBeInstanceOf(RangeError);
+  });
+
+  it('waits for the slowest level, and an abort gives every level its tokens back', async () => {
+    const { root, leaf } = createRedisBucketHierarchy({
+      redis, prefix: `${uniqueKey('h')}:`, name: 'root', capacity: 10, fillRate: 10, initialTokens: 0,
+      children: [{ name: 'leaf', capacity: 10, fillRate: 100, initialTokens: 0 }],
+    });
+    const err = (await leaf.acquire(2, { maxWait: 0 }).catch((e: unknown) => e)) as RateLimitExceeded;
+    expect(err).toBeInstanceOf(RateLimitExceeded);
+    expect(err.retryAfter).toBeGreaterThan(150); // root: 2 tokens at 10/s
+    const t0 = performance.now();
+    await leaf.acquire(2);
+    expect(performance.now() - t0).toBeGreaterThan(150);
+    const ctl = new AbortController();
+    const waiting = leaf.acquire(5, { signal: ctl.signal }).catch((e: Error) => e.name);
+    await sleep(20);
+    expect(await root.tokens()).toBeLessThan(-4);
+    ctl.abort();
+    expect(await waiting).toBe('AbortError');
+    await sleep(20);
+    expect(await root.tokens()).toBeGreaterThan(-0.1);
+    expect(await leaf.tokens()).toBeGreaterThan(0);
+  });
+
+  it('checks the config before sending anything, naming the bad node', () => {
+    expect(() => createRedisBucketHierarchy({ redis, name: 'a', capacity: 1, fillRate: 1, children: [{ name: 'b', capacity: -1, fillRate: 1 }] }))
+      .toThrow(/createRedisBucketHierarchy: node "b".*capacity must be a finite number > 0, got -1/);
+    expect(() => createRedisBucketHierarchy({ redis, name: 'a', capacity: 1, fillRate: 1, children: [{ name: 'a', capacity: 1, fillRate: 1 }] }))
+      .toThrow(/duplicate name "a"/);
+    expect(() => createRedisBucketHierarchy({ redis, prefix: 'x{y}', name: 'a', capacity: 1, fillRate: 1 })).toThrow(/prefix must be a string without \{ or \}/);
+    expect(() => createRedisBucketHierarchy({ name: 'a', capacity: 1, fillRate: 1 } as never)).toThrow(/redis must be an ioredis/);
+    expect(() => createRedisBucketHierarchy({ redis, name: 'a', capacity: 1, fillRate: 1, clock: {} } as never)).toThrow(/unknown option "clock"/);
+  });
+});
+
+describeRedis('RedisKeyedTokenBucket', 'shared', () => {
+  let redis: Redis;
+  beforeAll(() => {
+    redis = sharedClient();
+  });
+  afterAll(() => redis.disconnect());
+
+  it('keeps one bucket per client key under the prefix, each expiring when full', async () => {
+    const prefix = `${uniqueKey('keyed')}:`;
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 50 });
+    expect(await keyed.consume('alice', 2)).toBe(true);
+    expect(await keyed.consume('alice')).toBe(false);
+    expect(await keyed.consume('bob', 2)).toBe(true); // bob has his own bucket
+    expect(await redis.exists(`${prefix}alice`, `${prefix}bob`)).toBe(2);
+    expect(await redis.pttl(`${prefix}alice`)).toBeLessThanOrEqual(40);
+    expect(await keyed.timeUntil('carol', 2)).toBe(0);
+    expect(await keyed.tokens('carol')).toBe(2);
+    await sleep(100);
+    expect(await redis.exists(`${prefix}alice`, `${prefix}bob`)).toBe(0);
+  });
+
+  it('supports several limits and the waiting forms per key', async () => {
+    const keyed = new RedisKeyedTokenBucket({
+      redis, prefix: `${uniqueKey('keyed')}:`,
+      limits: [{ capacity: 5, fillRate: 50 }, { capacity: 3, fillRate: 0.001 }],
+    });
+    expect(keyed.capacity).toBe(3);
+    expect(await keyed.consume('u', 3)).toBe(true);
+    const err = (await keyed.acquire('u', 1, { maxWait: 0 }).catch((e: unknown) => e)) as RateLimitExceeded;
+    expect(err.retryAfter).toBeGreaterThan(900_000); // the slow limit decides
+    expect(await keyed.consume('u', 1, { block: true, maxWait: 1000 })).toBe(false);
+    await expect(keyed.acquire('u', 4)).rejects.toBeInstanceOf(RangeError);
+    await expect(keyed.consume(7 as never)).rejects.toThrow(/key must be a string/);
+  });
+
+  it('checks options before sending anything', () => {
+    expect(() => new RedisKeyedTokenBucket({ redis, capacity: 1, fillRate: 1 } as never)).toThrow(/prefix must be a non-empty string/);
+    expect(() => new RedisKeyedTokenBucket({ redis, prefix: 'p:', capacity: 1 } as never)).toThrow(/fillRate is required/);
+    expect(() => new RedisKeyedTokenBucket({ redis, prefix: 'p:', capacity: 1, fillRate: 1, maxKeys: 5 } as never)).toThrow(/unknown option "maxKeys"/);
+    expect(() => new RedisKeyedTokenBucket({ redis, prefix: 'p:', capacity: 1, fillRate: 1, onRedisError: 42 } as never)).toThrow(/onRedisError/);
+  });
+
+  it('falls back to a local keyed limiter, key by key, when Redis fails', async () => {
+    const { Redis: Client } = await import('ioredis');
+    const dead = new Client({ port: await freePort(), lazyConnect: true, enableOfflineQueue: false });
+    dead.on('error', () => {});
+    const local = new KeyedTokenBucket({ capacity: 1, fillRate: 0 });
+    const keyed = new RedisKeyedTokenBucket({ redis: dead, prefix: 'p:', capacity: 1, fillRate: 0, onRedisError: local });
+    expect(await keyed.consume('a')).toBe(true);
+    expect(await keyed.consume('a')).toBe(false);
+    expect(await keyed.consume('b')).toBe(true);
+    const strict = new RedisKeyedTokenBucket({ redis: dead, prefix: 'p:', capacity: 1, fillRate: 0 });
+    await expect(strict.consume('a')).rejects.toBeInstanceOf(RedisBucketError);
+    await expect(strict.timeUntil('a')).rejects.toThrow(/RedisKeyedTokenBucket key "p:a": Redis call failed/);
+    dead.disconnect();
+  });
+});
