@@ -203,4 +203,87 @@ export const behaviourCases: readonly BehaviourCase[] = [
     limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
     steps: [{ consume: 1, maxWait: 10_000, expect: false }],
   },
+  {
+    name: 'BucketFlow README: a 10-token bucket at 2/s gives 1, then 5, refuses 5, gives the 4 left',
+    limit: { capacity: 10, fillRate: 2 },
+    steps: [{ consume: 1, expect: true }, { consume: 5, expect: true }, { consume: 5, expect: false }, { consume: 4, expect: true }],
+  },
+  {
+    name: 'BucketFlow boundary: a tiny capacity and rate hand out fractions',
+    limit: { capacity: 0.1, fillRate: 0.1 },
+    steps: [{ consume: 0.05, expect: true }, { consume: 0.05, expect: true }, { consume: 0.05, expect: false }],
+  },
+  {
+    name: 'a fractional fill rate refills in fractions',
+    limit: { capacity: 3, fillRate: 2.5, initialTokens: 0 },
+    steps: [{ advance: 1000 }, { consume: 2, expect: true }, { consume: 1, expect: false }],
+  },
+  {
+    name: 'acquire takes tokens that are there at once',
+    limit: { capacity: 5, fillRate: 1 },
+    steps: [{ acquire: 5, expect: 'ok' }, { consume: 1, expect: false }, { acquire: 0, expect: 'ok' }],
+  },
+  {
+    name: 'consume(0) succeeds while a waiter is queued, consume(1) does not',
+    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    steps: [
+      { start: 'acquire', id: 'w', n: 5 },
+      { consume: 0, expect: true },
+      { consume: 1, expect: false },
+      { advance: 650 },
+      { check: 'w', expect: 'ok' },
+    ],
+  },
+  {
+    name: 'a waiting acquire whose wait exceeds maxWait is refused at once, taking nothing',
+    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    steps: [
+      { start: 'acquire', id: 'a', n: 5, maxWait: 100 },
+      { advance: 50 }, // a round trip for a remote bucket; the wait it refused is 500 ms
+      { check: 'a', expect: 'RateLimitExceeded' },
+      { advance: 150 },
+      { consume: 1, expect: true },
+    ],
+  },
+  {
+    name: 'a waiting acquire within maxWait waits and succeeds',
+    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    steps: [
+      { start: 'acquire', id: 'a', n: 2, maxWait: 1000 },
+      { advance: 100 },
+      { check: 'a', expect: 'pending' },
+      { advance: 250 },
+      { check: 'a', expect: 'ok' },
+    ],
+  },
+  {
+    name: 'an aborted waiter gives its tokens back to the bucket',
+    limit: { capacity: 10, fillRate: 1, initialTokens: 4 },
+    steps: [
+      { start: 'acquire', id: 'a', n: 6, abort: true },
+      { consume: 1, expect: false },
+      { abort: 'a' },
+      { check: 'a', expect: 'AbortError' },
+      { consume: 4, expect: true },
+    ],
+  },
+  {
+    name: 'blocking consume with a long enough maxWait waits and takes the tokens',
+    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
+    blocking: true,
+    steps: [
+      { start: 'consume', id: 'c', n: 2, maxWait: 1000 },
+      { advance: 100 },
+      { check: 'c', expect: 'pending' },
+      { advance: 200 },
+      { check: 'c', expect: true },
+      { consume: 2, expect: false }, // about 1 token left of the 3 earned
+    ],
+  },
+  {
+    name: 'blocking consume beyond maxWait resolves false at once',
+    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
+    blocking: true,
+    steps: [{ start: 'consume', id: 'c', n: 3, maxWait: 100 }, { advance: 50 }, { check: 'c', expect: false }],
+  },
 ];
