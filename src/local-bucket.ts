@@ -1,4 +1,4 @@
-import { isManual, monotonicClock, type Clock } from './clock.js';
+import { defaultClock, isManual, type Clock } from './clock.js';
 import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import * as check from './validate.js';
@@ -81,7 +81,7 @@ interface ExtraLimit {
 const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
 
 export function checkClock(name: string, value: unknown): Clock {
-  if (value === undefined) return monotonicClock;
+  if (value === undefined) return defaultClock();
   if (typeof value !== 'object' || value === null || typeof (value as Clock).now !== 'function') {
     throw new TypeError(`${name} must be an object with a now() method returning milliseconds`);
   }
