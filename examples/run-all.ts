@@ -8,6 +8,8 @@ const demos = [
   'hierarchy',
   'hierarchy-from-config',
   'manual-clock',
+  'keyed',
+  'workers',
 ];
 
 const started = performance.now();
