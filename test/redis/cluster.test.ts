@@ -1,0 +1,57 @@
+// The Redis buckets on a real 3-master Redis Cluster started for this file: every script touches
+// keys of one slot, so no CROSSSLOT error, whichever node owns the slot.
+
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { Cluster } from 'ioredis';
+import { RateLimitExceeded, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
+import { describeRedis, redisPidDir } from './helpers/env.js';
+import { RedisCluster } from './helpers/servers.js';
+
+describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
+  let cluster: RedisCluster;
+  let redis: Cluster;
+
+  beforeAll(async () => {
+    cluster = await RedisCluster.start(redisPidDir);
+    redis = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0]!.port }]);
+    redis.on('error', () => {});
+  }, 60_000);
+  afterAll(async () => {
+    redis?.disconnect();
+    await cluster?.stop();
+  });
+
+  it('runs a RedisTokenBucket on whichever node owns its key', async () => {
+    for (const key of ['bucket:a', 'bucket:b', 'bucket:c', 'bucket:d']) {
+      const b = new RedisTokenBucket({ redis, key, capacity: 3, fillRate: 0.01 });
+      expect(await b.consume(2)).toBe(true);
+      expect(await b.consume(2)).toBe(false);
+      const err = (await b.acquire(2, { maxWait: 0 }).catch((e: unknown) => e)) as RateLimitExceeded;
+      expect(err).toBeInstanceOf(RateLimitExceeded);
+      expect(await redis.pttl(key)).toBeGreaterThan(0);
+    }
+    // The keys really are spread over the nodes.
+    const slots = await Promise.all(['bucket:a', 'bucket:b', 'bucket:c', 'bucket:d'].map((k) => redis.cluster('KEYSLOT', k)));
+    expect(new Set(slots).size).toBeGreaterThan(1);
+  });
+
+  it('charges a whole hierarchy in one script (its keys share a hash tag)', async () => {
+    const { api, search, upload } = createRedisBucketHierarchy({
+      redis, prefix: 'h:', name: 'api', capacity: 3, fillRate: 0.01,
+      children: [{ name: 'search', capacity: 2, fillRate: 0.01 }, { name: 'upload', capacity: 2, fillRate: 0.01 }],
+    });
+    // Without the tag these names would land in different slots.
+    const bare = await Promise.all(['h:api', 'h:search', 'h:upload'].map((k) => redis.cluster('KEYSLOT', k)));
+    expect(new Set(bare).size).toBeGreaterThan(1);
+    expect(await search.consume(2)).toBe(true);
+    expect(await upload.consume(2)).toBe(false); // api has 1 left: all or nothing
+    expect(await upload.consume(1)).toBe(true);
+    expect(await api.tokens()).toBeCloseTo(0, 2);
+  });
+
+  it('keeps each client key of a keyed limiter in its own slot', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: 'user:', capacity: 2, fillRate: 0.01 });
+    for (let i = 0; i < 20; i++) expect(await keyed.consume(`u${i}`, 2)).toBe(true);
+    for (let i = 0; i < 20; i++) expect(await keyed.consume(`u${i}`)).toBe(false);
+  });
+});
