@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     async: 'src/async.ts',
     hierarchical: 'src/hierarchical-entry.ts',
+    redis: 'src/redis.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
