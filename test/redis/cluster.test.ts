@@ -1,6 +1,8 @@
 // The Redis buckets on a real 3-master Redis Cluster started for this file: every script touches
 // keys of one slot, so no CROSSSLOT error, whichever node owns the slot.
 
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
 import { RateLimitExceeded, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
@@ -54,4 +56,15 @@ describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
     for (let i = 0; i < 20; i++) expect(await keyed.consume(`u${i}`, 2)).toBe(true);
     for (let i = 0; i < 20; i++) expect(await keyed.consume(`u${i}`)).toBe(false);
   });
+
+  it('runs examples/redis-cluster.ts', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis-cluster.ts'], {
+      cwd: new URL('../../', import.meta.url),
+      timeout: 20_000,
+      env: { ...process.env, REDIS_CLUSTER: cluster.nodes.map((n) => `127.0.0.1:${n.port}`).join(',') },
+    });
+    expect(stdout).toContain('bucket: true false');
+    expect(stdout).toMatch(/hierarchy: true example:\d+:\{api\}:search/);
+    expect(stdout).toContain('keyed: true true');
+  }, 30_000);
 });

@@ -1,0 +1,42 @@
+// The README's Redis section shows runnable code: each sample is the text of an examples/redis*.ts
+// file, and examples/redis.ts runs against the test Redis with the output its comments promise.
+// (examples/redis-cluster.ts is run by cluster.test.ts, which has a cluster.)
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { describeRedis, redisUrl } from './helpers/env.js';
+
+const root = new URL('../../', import.meta.url);
+const readme = readFileSync(new URL('README.md', root), 'utf8');
+const section = readme.slice(readme.indexOf('<!-- section: redis -->'), readme.indexOf('<!-- section: keyed, multi-limit, worker threads -->'));
+const normalise = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('\n');
+const examples = readdirSync(new URL('examples/', root)).filter((f) => /^redis.*\.ts$/.test(f))
+  .map((f) => normalise(readFileSync(new URL(`examples/${f}`, root), 'utf8')));
+const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => normalise(m[1]!));
+
+describe('README Redis section', () => {
+  it('has its samples, each the code of an examples/redis*.ts file', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(2);
+    for (const block of blocks) expect(examples.some((e) => e.includes(block)), block.split('\n')[0]).toBe(true);
+  });
+
+  it('is not run by npm run example (which needs no Redis)', () => {
+    expect(readFileSync(new URL('examples/run-all.ts', root), 'utf8')).not.toMatch(/'redis/);
+  });
+});
+
+describeRedis('examples/redis.ts', 'shared', () => {
+  it('runs against a real Redis and prints what its comments say', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis.ts'], {
+      cwd: root, timeout: 20_000, env: { ...process.env, REDIS_URL: redisUrl },
+    });
+    expect(stdout).toContain('12 requests at once: 200 200 200 200 200 200 200 200 200 200 429 429');
+    expect(stdout).toMatch(/retry after about (190|200|210) ms/);
+    expect(stdout).toMatch(/acquire\(2\) waited about 400 ms/);
+    expect(stdout).toContain('insured consume: true');
+    expect(stdout).toContain('alice x4: true true true false | bob: true');
+    expect(stdout).toContain('search 3: true | upload 2: false | upload 1: true');
+    expect(stdout).toMatch(/search key: example:\d+:\{api\}:search/);
+  }, 30_000);
+});
