@@ -11,7 +11,7 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
   const redis = redisUrl === '' ? undefined! : sharedClient();
   afterAll(() => redis.disconnect());
 
-  function realTimeDriver(name: string, make: (limit: CaseLimit) => CaseBucket): CaseDriver {
+  function realTimeDriver(name: string, make: (limit: CaseLimit) => CaseBucket | Promise<CaseBucket>): CaseDriver {
     return {
       name,
       canBlock: true,
