@@ -1,16 +1,21 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { RedisKeyedTokenBucket } from 'bucketflow/redis';
-import { describeRedis, redisUrl, sleep } from './helpers/env.js';
+import { describeRedis, redisPidDir, sleep } from './helpers/env.js';
+import { RedisServer } from './helpers/servers.js';
 
-describeRedis('Redis keys expire when their buckets are full again', 'shared', () => {
+describeRedis('Redis keys expire when their buckets are full again', 'binary', () => {
+  let server: RedisServer;
   let redis: Redis;
   beforeAll(async () => {
-    // A database of its own, so DBSIZE counts only this test's keys.
-    redis = new Redis(redisUrl, { db: 7 });
-    await redis.flushdb();
+    // A server of its own, so DBSIZE counts only this test's keys (expired or not).
+    server = await RedisServer.start({ pidDir: redisPidDir });
+    redis = new Redis(server.url);
   });
-  afterAll(() => redis.disconnect());
+  afterAll(async () => {
+    redis.disconnect();
+    await server.stop();
+  });
 
   it('100,000 used-then-idle buckets leave no keys behind', async () => {
     // 1 token at 2/s: each bucket is full again, and its key gone, 500 ms after its request.

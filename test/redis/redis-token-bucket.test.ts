@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { TokenBucket } from 'bucketflow';
+import { TokenBucket, rateLimit } from 'bucketflow';
 import { RateLimitExceeded, RedisBucketError, RedisTokenBucket } from 'bucketflow/redis';
 import { describeRedis, redisUrl, sharedClient, sleep, uniqueKey } from './helpers/env.js';
 import { freePort } from './helpers/servers.js';
@@ -182,6 +182,17 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     await expect(p).rejects.toThrow('caller went away');
     await sleep(30);
     expect(await b.tokens()).toBeCloseTo(5, 2);
+  });
+
+  it('can be shared by functions through rateLimit({ bucket })', async () => {
+    const bucket = new RedisTokenBucket({ redis, key: uniqueKey('ratelimit'), capacity: 2, fillRate: 0.001 });
+    const limited = rateLimit({ bucket, block: false })(async (x: number) => x * 2);
+    expect(await limited(1)).toBe(2);
+    expect(await limited(2)).toBe(4);
+    const err = (await limited(3).catch((e: unknown) => e)) as RateLimitExceeded;
+    expect(err).toBeInstanceOf(RateLimitExceeded);
+    expect(err.retryAfter).toBeGreaterThan(900_000);
+    expect(() => rateLimit({ bucket, tokens: 3 })).toThrow(RangeError);
   });
 
   it('wakes the waiters behind an aborted one as soon as its tokens are given back', async () => {
