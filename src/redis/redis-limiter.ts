@@ -8,6 +8,7 @@ import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions }
 import * as check from '../validate.js';
 import { RedisBucketError, timedScript } from './redis-call.js';
 import { REFUND_COMMAND, TAKE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
+import { Sleepers, type Sleeper } from './sleepers.js';
 
 /** What a Redis bucket does when Redis fails (error, unreachable, or no answer within `timeout`). */
 export type RedisFailurePolicy =
@@ -41,14 +42,7 @@ export interface RedisConsumeOptions extends AcquireOptions {
   block?: boolean;
 }
 
-const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout fires at once above this: longer sleeps are chained
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
-
-interface Sleeper {
-  until: number;
-  timer: ReturnType<typeof setTimeout> | undefined;
-  readonly wake: () => void;
-}
 
 /** Checks a `redis` option: an ioredis `Redis` or `Cluster` (anything with `defineCommand`). */
 export function checkClient(value: unknown): ScriptClient {
@@ -86,8 +80,8 @@ export function limitArgs(limits: readonly { capacity: number; fillRate: number;
 export class RedisLimiter {
   readonly #client: ScriptClient;
   readonly #timeout: number;
-  /** Sleeping waiters of this process by leaf key, so a refund can wake them sooner. */
-  readonly #sleepers = new Map<string, Set<Sleeper>>();
+  /** Waiters of this process sleeping on reservations, by leaf key (a refund can wake them sooner). */
+  readonly #sleepers = new Sleepers();
 
   constructor(client: ScriptClient, timeout: number) {
     this.#client = client;
@@ -186,7 +180,7 @@ export class RedisLimiter {
         if (state === 'done') return;
         const held = state === 'sleeping';
         finish();
-        if (sleeper !== undefined) this.#unsleep(t.keys[0]!, sleeper);
+        if (sleeper !== undefined) this.#sleepers.cancel(sleeper);
         if (held) this.#refund(t, n);
         reject(signal!.reason);
       };
@@ -205,15 +199,17 @@ export class RedisLimiter {
         }
         if (state === 'done') {
           if (status !== 0) this.#refund(t, n); // aborted while the script ran: give its tokens back
-        } else if (status === 1) {
+        } else if (status === 1 && !this.#sleepers.has(t.keys[0]!)) {
           finish();
           resolve();
         } else if (status === 0) {
           finish();
           reject(new RateLimitExceeded(wait));
         } else {
+          // Reserved (or taken at once while earlier waiters here still sleep on tokens time has
+          // already earned them: it wakes right after them, so this process resolves in order).
           state = 'sleeping';
-          sleeper = this.#sleep(t.keys[0]!, wait, () => {
+          sleeper = this.#sleepers.add(t.keys[0]!, wait, () => {
             finish();
             resolve();
           });
@@ -228,48 +224,11 @@ export class RedisLimiter {
 
   /** Gives a reservation back. A failure loses the tokens until time pays them back: never over-admits. */
   #refund(t: RedisTarget, n: number): void {
-    const key = t.keys[0]!;
     this.#call(REFUND_COMMAND, t, n, 0).then((reply) => {
       // Every reservation on this chain is earned `clear` ms from now: no waiter here sleeps longer.
       const clear = parseNumber(reply);
-      const sleepers = this.#sleepers.get(key);
-      if (sleepers === undefined || !(clear >= 0)) return;
-      const until = performance.now() + clear;
-      for (const s of sleepers) {
-        if (s.until > until) {
-          s.until = until;
-          clearTimeout(s.timer);
-          this.#arm(key, s);
-        }
-      }
+      if (clear >= 0) this.#sleepers.shorten(t.keys[0]!, clear);
     }, () => {});
-  }
-
-  #sleep(key: string, ms: number, wake: () => void): Sleeper {
-    const s: Sleeper = { until: performance.now() + ms, timer: undefined, wake };
-    let set = this.#sleepers.get(key);
-    if (set === undefined) this.#sleepers.set(key, (set = new Set()));
-    set.add(s);
-    this.#arm(key, s);
-    return s;
-  }
-
-  // Re-checks on every firing, so a timer that fires early (or was capped) only re-arms: the
-  // waiter never wakes before its tokens are earned by this process's clock.
-  #arm(key: string, s: Sleeper): void {
-    const left = s.until - performance.now();
-    if (left <= 0) {
-      this.#unsleep(key, s);
-      s.wake();
-      return;
-    }
-    s.timer = setTimeout(() => this.#arm(key, s), Math.min(MAX_TIMEOUT, Math.ceil(left)));
-  }
-
-  #unsleep(key: string, s: Sleeper): void {
-    clearTimeout(s.timer);
-    const set = this.#sleepers.get(key);
-    if (set !== undefined && set.delete(s) && set.size === 0) this.#sleepers.delete(key);
   }
 }
 

@@ -184,6 +184,21 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     expect(await b.tokens()).toBeCloseTo(5, 2);
   });
 
+  it('keeps thousands of sleeping waiters on one timer, each woken in its turn', async () => {
+    const b = new RedisTokenBucket({ redis, key: uniqueKey('many'), capacity: 1, fillRate: 5000, initialTokens: 0 });
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    const order: number[] = [];
+    const t0 = performance.now();
+    const all = Promise.all(Array.from({ length: 2000 }, (_, i) => b.acquire(1).then(() => order.push(i))));
+    await sleep(150); // every reservation is answered by now; most waiters still sleep
+    expect(order.length).toBeLessThan(2000);
+    expect(timers() - before).toBeLessThanOrEqual(3);
+    await all;
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(390); // 2,000 tokens at 5,000/s
+    expect(order).toEqual([...order].sort((x, y) => x - y)); // first come, first served
+  });
+
   it('can be shared by functions through rateLimit({ bucket })', async () => {
     const bucket = new RedisTokenBucket({ redis, key: uniqueKey('ratelimit'), capacity: 2, fillRate: 0.001 });
     const limited = rateLimit({ bucket, block: false })(async (x: number) => x * 2);

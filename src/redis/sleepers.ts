@@ -1,0 +1,153 @@
+// Waiters of Redis buckets sleeping until their reserved tokens are earned. One timer for all of
+// them (a min-heap on wake time), however many wait: 10,000 waiters are not 10,000 timers.
+
+const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout fires at once above this: longer sleeps re-arm
+
+/** One sleeping waiter; `until` is `performance.now()` time. */
+export interface Sleeper {
+  readonly key: string;
+  until: number;
+  wake: (() => void) | undefined; // undefined once woken or cancelled
+}
+
+interface Entry {
+  readonly at: number;
+  readonly seq: number; // equal times wake in the order they were set
+  readonly sleeper: Sleeper;
+}
+
+interface KeySleepers {
+  readonly sleepers: Set<Sleeper>;
+  /** Wake time of the latest sleeper added: later ones never wake before it (FIFO per key). */
+  last: number;
+}
+
+export class Sleepers {
+  #heap: Entry[] = [];
+  #byKey = new Map<string, KeySleepers>();
+  #seq = 0;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timerAt = Infinity;
+  #live = 0;
+  readonly #fire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#run();
+  };
+
+  /** Calls `wake` once `ms` have passed (by this process's clock), unless cancelled first. */
+  add(key: string, ms: number, wake: () => void): Sleeper {
+    let k = this.#byKey.get(key);
+    if (k === undefined) this.#byKey.set(key, (k = { sleepers: new Set(), last: -Infinity }));
+    // A reply's wait is exact in server time, but replies read in one batch share a local receipt
+    // time, so a later waiter's wake could fall a fraction of a millisecond before an earlier one's.
+    const s: Sleeper = { key, until: Math.max(performance.now() + ms, k.last), wake };
+    k.last = s.until;
+    k.sleepers.add(s);
+    this.#live++;
+    this.#push({ at: s.until, seq: this.#seq++, sleeper: s });
+    this.#arm();
+    return s;
+  }
+
+  /** Whether waiters of `key` sleep now. */
+  has(key: string): boolean {
+    return this.#byKey.has(key);
+  }
+
+  cancel(s: Sleeper): void {
+    if (s.wake === undefined) return;
+    s.wake = undefined;
+    this.#forget(s); // its heap entry is skipped when it comes up
+    this.#arm();
+  }
+
+  /** Wakes every sleeper of `key` no later than `ms` from now (their tokens are earned by then). */
+  shorten(key: string, ms: number): void {
+    const k = this.#byKey.get(key);
+    if (k === undefined) return;
+    const until = performance.now() + ms;
+    for (const s of k.sleepers) {
+      if (s.until > until) {
+        s.until = until;
+        this.#push({ at: until, seq: this.#seq++, sleeper: s }); // the older, later entry goes stale
+      }
+    }
+    if (k.last > until) k.last = until;
+    this.#arm();
+  }
+
+  #run(): void {
+    const now = performance.now();
+    for (;;) {
+      const top = this.#heap[0];
+      if (top === undefined || top.at > now) break;
+      this.#pop();
+      const s = top.sleeper;
+      if (s.wake === undefined || s.until !== top.at) continue; // cancelled, or moved earlier
+      const wake = s.wake;
+      s.wake = undefined;
+      this.#forget(s);
+      wake();
+    }
+    this.#arm();
+  }
+
+  // Re-checks when it fires, so a timer that fires early (or was capped) only re-arms: no waiter
+  // wakes before its time by this process's clock.
+  #arm(): void {
+    if (this.#live === 0) this.#heap = []; // only stale entries left: they must not keep a timer (and the process) alive
+    const top = this.#heap[0];
+    if (top === undefined) {
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
+      this.#timer = undefined;
+      this.#timerAt = Infinity;
+      return;
+    }
+    if (this.#timer !== undefined && this.#timerAt <= top.at) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    const delay = Math.min(MAX_TIMEOUT, Math.max(1, Math.ceil(top.at - performance.now())));
+    this.#timerAt = top.at;
+    this.#timer = setTimeout(this.#fire, delay);
+  }
+
+  #forget(s: Sleeper): void {
+    this.#live--;
+    const k = this.#byKey.get(s.key);
+    if (k !== undefined && k.sleepers.delete(s) && k.sleepers.size === 0) this.#byKey.delete(s.key);
+  }
+
+  #push(e: Entry): void {
+    const h = this.#heap;
+    let i = h.length;
+    h.push(e);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (!before(e, h[parent]!)) break;
+      h[i] = h[parent]!;
+      i = parent;
+    }
+    h[i] = e;
+  }
+
+  #pop(): void {
+    const h = this.#heap;
+    const last = h.pop()!;
+    if (h.length === 0) return;
+    let i = 0;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= h.length) break;
+      const r = l + 1;
+      const c = r < h.length && before(h[r]!, h[l]!) ? r : l;
+      if (!before(h[c]!, last)) break;
+      h[i] = h[c]!;
+      i = c;
+    }
+    h[i] = last;
+  }
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
+}
