@@ -1,0 +1,48 @@
+// Promise-based waiting. Throughput: one caller awaiting `acquire(1)` on a bucket that always
+// admits. Waiters: 10,000 callers queued on an empty, slowly refilling bucket: heap per waiter
+// (including the promise the caller holds) and how many timers the process keeps alive for them.
+import { TokenBucket as LimiterBucket } from 'limiter';
+import { AsyncTokenBucket } from '../../src/index.js';
+import { MinimalBucket } from '../minimal-bucket.js';
+import { asyncLoop, liveTimers, settledHeap, type Metrics } from '../measure.js';
+import type { Contender } from './types.js';
+
+const BIG = 1e9;
+export const WAITERS = 10_000;
+
+export const acquire: Record<string, Contender> = {
+  'minimal bucket, awaited': ({ timing }) => {
+    const b = new MinimalBucket(BIG, BIG);
+    return asyncLoop(() => Promise.resolve(b.consume(1)), true, timing);
+  },
+  'bucketflow acquire': ({ timing }) => {
+    const b = new AsyncTokenBucket({ capacity: BIG, fillRate: BIG });
+    return asyncLoop(() => b.acquire(1), true, timing);
+  },
+  'limiter removeTokens': ({ timing }) => {
+    const b = new LimiterBucket({ bucketSize: BIG, tokensPerInterval: BIG, interval: 'second' });
+    return asyncLoop(() => b.removeTokens(1), true, timing);
+  },
+};
+
+function waiters(enqueue: () => Promise<unknown>): Metrics {
+  const held: Promise<unknown>[] = new Array(WAITERS);
+  const timersBefore = liveTimers();
+  const before = settledHeap();
+  for (let i = 0; i < WAITERS; i++) held[i] = enqueue();
+  const bytesPerWaiter = (settledHeap() - before) / WAITERS;
+  const timers = liveTimers() - timersBefore;
+  for (const p of held) p.catch(() => {}); // the process exits with them still queued
+  return { bytesPerWaiter, timers };
+}
+
+export const queued: Record<string, Contender> = {
+  'bucketflow acquire': () => {
+    const b = new AsyncTokenBucket({ capacity: 1, fillRate: 1, initialTokens: 0 });
+    return waiters(() => b.acquire(1));
+  },
+  'limiter removeTokens': () => {
+    const b = new LimiterBucket({ bucketSize: 1, tokensPerInterval: 1, interval: 'second' });
+    return waiters(() => b.removeTokens(1));
+  },
+};

@@ -1,0 +1,19 @@
+import { acquire, queued } from './async.js';
+import { hierarchy } from './hierarchy.js';
+import { allow, clockCost, reject } from './local.js';
+import { manyKeys } from './many-keys.js';
+import { redisC1, redisC64 } from './redis.js';
+import type { Contender } from './types.js';
+
+/** Every row of the bench, by id: contender name -> measurement. */
+export const suites: Record<string, Record<string, Contender>> = {
+  clock: clockCost,
+  allow,
+  reject,
+  manyKeys,
+  acquire,
+  queued,
+  hierarchy,
+  redisC1,
+  redisC64,
+};
