@@ -7,7 +7,7 @@ import { RateLimitExceeded } from '../errors.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
 import { RedisBucketError, timedScript } from './redis-call.js';
-import { REFUND_COMMAND, TAKE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
+import { REFUND_COMMAND, TAKE_COMMAND, TAKE_ONE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
 /** What a Redis bucket does when Redis fails (error, unreachable, or no answer within `timeout`). */
@@ -149,6 +149,8 @@ export class RedisLimiter {
 
   #call(command: string, t: RedisTarget, n: number, maxWait: number): Promise<unknown> {
     const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
+    // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
+    if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
     return timedScript(this.#client, command, args, this.#timeout, t.what);
   }
 

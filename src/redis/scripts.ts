@@ -122,6 +122,68 @@ end
 return {status, fmt(wait), fmt(low)}
 `;
 
+/**
+ * {@link TAKE_LUA} for the common case of one key with one limit (a plain RedisTokenBucket, a
+ * keyed bucket), same arguments, same replies, same stored state. The general script's tables,
+ * closures and pattern matching cost ~40% of the server's throughput (redis-benchmark -P 16:
+ * ~90k/s general vs ~130k/s this, minimal hash bucket ~150k/s).
+ */
+export const TAKE_ONE_LUA = `-- bucketflow take, one key with one limit
+-- KEYS[1]  the bucket's key
+-- ARGV     as in the general take script: n, maxWait, 1, capacity, tokens per ms, initial tokens
+local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
+local c, r = tonumber(ARGV[4]), tonumber(ARGV[5])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+local last, l, found = now, nil, false
+local raw = redis.call('GET', KEYS[1])
+if raw then
+  local sp = string.find(raw, ' ', 1, true)
+  if sp then
+    local sp2 = string.find(raw, ' ', sp + 1, true)
+    last, l = tonumber(string.sub(raw, 1, sp - 1)), tonumber(string.sub(raw, sp + 1, (sp2 or 0) - 1))
+  end
+  if last == nil or l == nil then
+    return redis.error_reply('bucketflow: key ' .. KEYS[1] .. ' holds a value that is not a bucket state')
+  end
+  found = true
+else
+  l = tonumber(ARGV[6])
+end
+if now > last then
+  l = l + (now - last) * r
+  last = now
+end
+if l > c then l = c end
+local wait = 0
+if l + 1e-9 < n then
+  wait = math.huge
+  if r > 0 then wait = (n - l) / r end
+end
+local status = 0
+if maxWait >= 0 then
+  if wait == 0 or n == 0 then status = 1 elseif wait < math.huge and wait <= maxWait then status = 2 end
+end
+local write = false
+if status > 0 and n > 0 then
+  l = l - n
+  write = true
+elseif maxWait >= 0 and not found then
+  write = true
+end
+if write then
+  if r == 0 then
+    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l))
+  elseif l >= c then -- full: the same as no key at all
+    redis.call('DEL', KEYS[1])
+  else
+    local ttl = math.min(math.max(1, math.ceil((c - l) / r)), 70368744177664)
+    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l), 'PX', ttl)
+  end
+end
+return {status, string.format('%.17g', wait), string.format('%.17g', l)}
+`;
+
 /** Gives a waiter's reservation back (an aborted waiter), never above a capacity. */
 export const REFUND_LUA = `-- bucketflow refund
 -- KEYS, ARGV[3..] as in take; ARGV[1] n: tokens to give back; ARGV[2] unused.
@@ -155,6 +217,7 @@ const tag = (lua: string): string => createHash('sha1').update(lua).digest('hex'
 /** ioredis command names of the scripts, as defined on a client by {@link defineScripts}. */
 export const TAKE_COMMAND = `bucketflowTake_${tag(TAKE_LUA)}`;
 export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
+export const TAKE_ONE_COMMAND = `bucketflowTakeOne_${tag(TAKE_ONE_LUA)}`;
 
 /** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
 export interface ScriptClient {
@@ -166,7 +229,7 @@ type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 const defined = new WeakSet<object>();
 
 /**
- * Defines both scripts on `client` once. ioredis then sends EVALSHA, and EVAL when the server
+ * Defines the scripts on `client` once. ioredis then sends EVALSHA, and EVAL when the server
  * answers NOSCRIPT (after SCRIPT FLUSH or a restart), so the script cache is never our concern.
  */
 export function defineScripts(client: ScriptClient): void {
@@ -174,6 +237,7 @@ export function defineScripts(client: ScriptClient): void {
   // No numberOfKeys: a hierarchy's chain length varies, so every call passes its key count first.
   client.defineCommand(TAKE_COMMAND, { lua: TAKE_LUA });
   client.defineCommand(REFUND_COMMAND, { lua: REFUND_LUA });
+  client.defineCommand(TAKE_ONE_COMMAND, { lua: TAKE_ONE_LUA });
   defined.add(client);
 }
 
