@@ -1,6 +1,6 @@
 // What the bench measures and what it must show: the rows (each a suite of contenders run in
 // child processes) and the targets from issue 5, as ratios within one run.
-import { TAKE_LUA } from '../src/redis/scripts.js';
+import { TAKE_LUA, TAKE_ONE_LUA } from '../src/redis/scripts.js';
 import { MINIMAL_BUCKET_LUA, RETURN_ONE_LUA } from './minimal-lua.js';
 import { suites } from './suites/index.js';
 
@@ -67,7 +67,8 @@ export const CEILING_SCRIPTS: readonly CeilingScript[] = [
   { name: 'EVALSHA `return 1`', lua: RETURN_ONE_LUA, args: ['0'] },
   { name: 'EVALSHA minimal Lua bucket', lua: MINIMAL_BUCKET_LUA, args: ['1', 'bench:ceiling:minimal', '1000000000', '1000000', '1'] },
   // n = 1, maxWait 0, then one limit: capacity, tokens per ms, initial tokens (see TAKE_LUA's header).
-  { name: 'EVALSHA bucketflow take script', lua: TAKE_LUA, args: ['1', 'bench:ceiling:bucketflow', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
+  { name: 'EVALSHA bucketflow take script (general)', lua: TAKE_LUA, args: ['1', 'bench:ceiling:bucketflow', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
+  { name: 'EVALSHA bucketflow take script (one key, one limit)', lua: TAKE_ONE_LUA, args: ['1', 'bench:ceiling:bucketflow-one', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
 ];
 
 /** Median of one metric of one contender, or undefined if it was not measured. */
