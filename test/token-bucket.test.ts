@@ -148,14 +148,14 @@ describe('blocking consume (real time: the point is that the thread really sleep
     const b = new TokenBucket({ capacity: 5, fillRate: 0.001 });
     const t0 = performance.now();
     expect(b.consume(5, { block: true })).toBe(true);
-    expect(performance.now() - t0).toBeLessThan(40);
+    expect(performance.now() - t0).toBeLessThan(1000); // a token takes 1000 s: any sleep would show
   });
 
   it('returns false at once, taking nothing, when the wait would exceed maxWait', () => {
     const b = new TokenBucket({ capacity: 10, fillRate: 1, initialTokens: 2 });
     const t0 = performance.now();
     expect(b.consume(5, { block: true, maxWait: 1000 })).toBe(false); // needs about 3 s
-    expect(performance.now() - t0).toBeLessThan(500);
+    expect(performance.now() - t0).toBeLessThan(1000);
     expect(b.tokens).toBeGreaterThanOrEqual(2);
     expect(b.tokens).toBeLessThan(2.5);
   });
