@@ -141,7 +141,6 @@ describe('blocking consume (real time: the point is that the thread really sleep
     expect(wall).toBeLessThan(2000);
     // A busy loop would burn about as much CPU as wall time passes.
     expect(cpuMs).toBeLessThan(wall * 0.5);
-    expect(b.tokens).toBeLessThan(0.5);
   });
 
   it('does not sleep when the tokens are already there', () => {
