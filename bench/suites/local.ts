@@ -63,4 +63,9 @@ export const reject: Record<string, Contender> = {
 /** What one `performance.now()` read costs here: the floor under every local row. */
 export const clockCost: Record<string, Contender> = {
   'performance.now()': ({ timing }) => syncLoop(() => performance.now() > 0, true, timing),
+  'performance.now() on a held object': ({ timing }) => {
+    const perf = performance;
+    return syncLoop(() => perf.now() > 0, true, timing);
+  },
+  'Date.now()': ({ timing }) => syncLoop(() => Date.now() > 0, true, timing),
 };
