@@ -13,36 +13,46 @@ export interface QueueHost {
   release(n: number): void;
 }
 
-interface Waiter {
-  readonly n: number;
+/** What only some waiters have: an abort signal, or a deadline (hierarchies' `maxWait`). */
+interface RareParts {
   readonly deadline: number;
-  resolve: (() => void) | undefined; // undefined once settled
-  reject: (error: unknown) => void;
-  signal: AbortSignal | undefined;
+  readonly signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
 }
 
-// One executor for every waiter's promise (no closure per waiter): it hands out its resolvers here.
-let nextResolve: () => void = () => {};
-let nextReject: (error: unknown) => void = () => {};
-const capture = (resolve: () => void, reject: (error: unknown) => void): void => {
+type Resolve = (value: void | PromiseLike<void>) => void;
+
+// One executor for every waiter's promise (no closure per waiter): it hands out its resolve
+// function here. The reject function is not kept: a waiter is refused by resolving it with a
+// rejected promise, which saves a function object per waiter.
+let nextResolve: Resolve = () => {};
+const capture = (resolve: Resolve): void => {
   nextResolve = resolve;
-  nextReject = reject;
 };
 
 /**
  * FIFO waiters of one bucket with a single timer for the head, however many wait: 10,000
- * waiters are 10,000 small objects and one timer, not 10,000 timers.
+ * waiters are 10,000 promises and one timer, not 10,000 timers.
+ *
+ * Memory per waiter is what the caller's promise needs anyway (the promise, its resolve
+ * function and their context, ~160 bytes in V8) plus two array slots: the waiters are kept in
+ * columns (`#resolves`, `#ns`), not as one object each; the few with a signal or a deadline
+ * have their extra parts in `#rare`, by sequence number.
  */
 export class WaiterQueue {
   readonly #host: QueueHost;
-  #items: Waiter[] = [];
+  /** Per waiter, by index: its resolve function (undefined once settled), and its token count. */
+  #resolves: (Resolve | undefined)[] = [];
+  #ns: number[] = [];
+  /** Sequence number of index 0: a waiter's sequence number never changes while slots are dropped. */
+  #base = 0;
   #head = 0;
   #live = 0;
   #owed = 0;
+  #rare: Map<number, RareParts> | undefined;
   #timer: ClockTimer | undefined;
-  /** The head the timer was armed for: while it stays head its wait can only grow, so the timer stays. */
-  #armedFor: Waiter | undefined;
+  /** The head (sequence number) the timer was armed for: while it stays head its wait can only grow, so the timer stays. */
+  #armedFor = -1;
   #pumpQueued = false;
   readonly #wake = (): void => {
     this.#timer = undefined;
@@ -74,12 +84,17 @@ export class WaiterQueue {
    */
   enqueue(n: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
     const promise = new Promise<void>(capture);
-    const waiter: Waiter = { n, deadline, resolve: nextResolve, reject: nextReject, signal, onAbort: undefined };
-    if (signal !== undefined) {
-      waiter.onAbort = () => this.#cancel(waiter, signal.reason);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+    const seq = this.#base + this.#resolves.length;
+    this.#resolves.push(nextResolve);
+    this.#ns.push(n);
+    if (signal !== undefined || deadline !== Infinity) {
+      const rare: RareParts = { deadline, signal, onAbort: undefined };
+      if (signal !== undefined) {
+        rare.onAbort = () => this.#cancel(seq, signal.reason);
+        signal.addEventListener('abort', rare.onAbort, { once: true });
+      }
+      (this.#rare ??= new Map()).set(seq, rare);
     }
-    this.#items.push(waiter);
     this.#live++;
     this.#owed += n;
     if (this.#live === 1) this.pump(this.#host.clock.now());
@@ -90,67 +105,76 @@ export class WaiterQueue {
   pump(now: number): void {
     for (;;) {
       const head = this.#peek();
-      if (head === undefined) {
+      if (head < 0) {
         this.#timer?.cancel();
         this.#timer = undefined;
-        this.#armedFor = undefined;
+        this.#armedFor = -1;
         return;
       }
-      const wait = this.#host.serve(head.n, now);
+      const n = this.#ns[head]!;
+      const seq = this.#base + head;
+      const wait = this.#host.serve(n, now);
       if (wait === 0) {
         this.#finish(head, true, undefined);
-      } else if (now + wait > head.deadline) {
-        this.#host.release(head.n);
+      } else if (now + wait > (this.#rare?.get(seq)?.deadline ?? Infinity)) {
+        this.#host.release(n);
         this.#finish(head, false, new RateLimitExceeded(wait));
       } else {
         // Every acquire pumps the queue; re-arming each time would create one timer per waiter.
         // Nothing but time adds tokens for an unchanged head (an early wake just re-arms).
-        if (this.#timer !== undefined && this.#armedFor === head) return;
+        if (this.#timer !== undefined && this.#armedFor === seq) return;
         this.#timer?.cancel();
-        this.#armedFor = head;
+        this.#armedFor = seq;
         this.#timer = schedule(this.#host.clock, wait, this.#wake);
         return;
       }
     }
   }
 
-  #peek(): Waiter | undefined {
-    const items = this.#items;
-    while (this.#head < items.length) {
-      const w = items[this.#head]!;
-      if (w.resolve !== undefined) return w;
+  /** Index of the first waiter still waiting, or -1. */
+  #peek(): number {
+    const resolves = this.#resolves;
+    while (this.#head < resolves.length) {
+      if (resolves[this.#head] !== undefined) return this.#head;
       this.#head++; // settled out of turn (aborted): skip its slot
     }
     if (this.#head > 0) {
-      this.#items = [];
+      this.#base += resolves.length;
+      this.#resolves = [];
+      this.#ns = [];
       this.#head = 0;
     }
-    return undefined;
+    return -1;
   }
 
-  #finish(waiter: Waiter, ok: boolean, error: unknown): void {
-    const resolve = waiter.resolve!;
-    waiter.resolve = undefined;
+  #finish(index: number, ok: boolean, error: unknown): void {
+    const resolve = this.#resolves[index]!;
+    this.#resolves[index] = undefined;
     this.#live--;
-    this.#owed = this.#live === 0 ? 0 : this.#owed - waiter.n; // 0 exactly when empty: no float residue
-    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
-    waiter.signal = undefined;
-    waiter.onAbort = undefined;
-    if (this.#items[this.#head] === waiter) this.#head++;
-    // Keep the backing array from holding thousands of served slots.
-    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
+    this.#owed = this.#live === 0 ? 0 : this.#owed - this.#ns[index]!; // 0 exactly when empty: no float residue
+    const seq = this.#base + index;
+    const rare = this.#rare?.get(seq);
+    if (rare !== undefined) {
+      this.#rare!.delete(seq);
+      if (rare.onAbort !== undefined) rare.signal!.removeEventListener('abort', rare.onAbort);
+    }
+    if (index === this.#head) this.#head++;
+    // Keep the columns from holding thousands of served slots.
+    if (this.#head > 1024 && this.#head * 2 > this.#resolves.length) {
+      this.#resolves = this.#resolves.slice(this.#head);
+      this.#ns = this.#ns.slice(this.#head);
+      this.#base += this.#head;
       this.#head = 0;
     }
-    if (ok) resolve();
-    else waiter.reject(error);
+    resolve(ok ? undefined : Promise.reject(error));
   }
 
-  #cancel(waiter: Waiter, reason: unknown): void {
-    if (waiter.resolve === undefined) return;
-    const wasHead = this.#peek() === waiter;
-    this.#host.release(waiter.n);
-    this.#finish(waiter, false, reason);
+  #cancel(seq: number, reason: unknown): void {
+    const index = seq - this.#base;
+    if (index < 0 || this.#resolves[index] === undefined) return;
+    const wasHead = this.#peek() === index;
+    this.#host.release(this.#ns[index]!);
+    this.#finish(index, false, reason);
     // One abort signal often cancels many waiters in a row: re-arm once for the new head, not per abort.
     if (wasHead && !this.#pumpQueued) {
       this.#pumpQueued = true;
