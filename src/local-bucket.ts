@@ -137,9 +137,7 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     this.clock = checkClock('clock', o.clock);
     const now = this.clock.now();
     const [first, ...rest] = limits as [check.LimitShape, ...check.LimitShape[]];
-    // The checked limits are fresh objects of one shape: freeze them as they are. Freezing a
-    // spread copy gave every bucket its own hidden class (~170 bytes per bucket).
-    this.limits = Object.freeze(limits.map((l) => Object.freeze(l)));
+    this.limits = frozenLimits(limits);
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
     this.#capacity = first.capacity;
@@ -281,6 +279,21 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     this.#wait(0, 0, this.clock.now()); // refill every limit to now before adding
     this.#add(n);
   }
+}
+
+// Buckets made one after another with the same limits (one per user, say) share one frozen
+// list: ~100 heap bytes less per bucket. The checked limits are fresh objects of one shape, so
+// they are frozen as they are (freezing spread copies gave each bucket its own hidden class).
+let lastLimits: readonly Readonly<Limit>[] = [];
+
+function frozenLimits(limits: check.LimitShape[]): readonly Readonly<Limit>[] {
+  const last = lastLimits;
+  const same = last.length === limits.length && limits.every((l, i) => {
+    const k = last[i]!;
+    return k.capacity === l.capacity && k.fillRate === l.fillRate && k.initialTokens === l.initialTokens;
+  });
+  if (!same) lastLimits = Object.freeze(limits.map((l) => Object.freeze(l)));
+  return lastLimits;
 }
 
 function refillExtra(l: ExtraLimit, now: number): number {
