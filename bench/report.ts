@@ -123,5 +123,43 @@ export function renderReport({ info, results, rows, targets, quick, rounds, seco
     const r = t.check(m);
     return r === undefined ? [t.text, 'not measured', '–', ''] : [t.text, r.measured, r.pass ? 'PASS' : '**MISS**', r.limit ?? ''];
   })), '');
+  out.push(...notes(m), '');
   return out.join('\n');
+}
+
+/** Why the targets that miss do, with this run's numbers. */
+function notes(m: Lookup): string[] {
+  const out = ['## Reading the misses', ''];
+  const clock = m('clock', 'performance.now() on a held object', 'nsPerOp');
+  for (const id of ['allow', 'reject'] as const) {
+    const min = m(id, 'minimal bucket', 'nsPerOp');
+    const lim = m(id, 'limiter', 'nsPerOp');
+    const rlf = m(id, 'rate-limiter-flexible', 'nsPerOp');
+    const ours = m(id, 'bucketflow', 'nsPerOp');
+    if (clock === undefined || min === undefined || lim === undefined || rlf === undefined || ours === undefined) continue;
+    const bounds = [
+      ...(ours > lim / 1.5 ? [`1.5× limiter means ≤ ${ns(lim / 1.5)} ns per call`] : []),
+      ...(ours > rlf / 5 ? [`5× rate-limiter-flexible means ≤ ${ns(rlf / 5)} ns per call`] : []),
+    ];
+    if (bounds.length === 0) continue;
+    out.push(`- **${id} path**: one clock read costs ${ns(clock)} ns, the minimal bucket ${ns(min)} ns, bucketflow ${ns(ours)} ns; `
+      + `${bounds.join(' and ')}. A bucket must read the clock on every call to stay exact (it cannot know how long it sat `
+      + 'full otherwise), so a bound at or below the minimal bucket\'s time is beyond what an exact bucket can do on this machine; '
+      + 'a bound between the two is the overhead bucketflow\'s checks still cost.');
+  }
+  const tb = m('manyKeys', 'bucketflow TokenBucket', 'bytesPerKey');
+  const min = m('manyKeys', 'minimal bucket', 'bytesPerKey');
+  const keyed = m('manyKeys', 'bucketflow KeyedTokenBucket', 'bytesPerKey');
+  if (tb !== undefined && min !== undefined) {
+    out.push(`- **heap per key**: a TokenBucket object is ${tb.toFixed(0)} B, the minimal bucket ${min.toFixed(0)} B. In V8 (Node 20, no pointer compression) `
+      + 'an object costs 24 B plus 8 B per field, and every field holding a fractional number points to its own 16 B box. '
+      + 'The minimal bucket has 4 fields; a TokenBucket also carries its public `capacity`/`fillRate`/`limits`, its clock, '
+      + 'a slot for waiters and one for extra limits (11 fields with the private-method brand). Even 6 fields (capacity, '
+      + 'rate, clock, level, time, per-ms rate) with 3 boxed doubles is 128 B, 1.14× a 4-field bucket with the same boxes, '
+      + `so ≤ 1.1× cannot hold for a bucket object. For many keys use KeyedTokenBucket: ${keyed === undefined ? '?' : keyed.toFixed(0)} B per key `
+      + '(a Map entry and a slot in a Float64Array, no object per key).');
+  }
+  out.push('- **Redis**: the "physical limit" column shows what the minimal Lua bucket reaches against rate-limiter-flexible in this run; '
+    + 'on one connection the client (ioredis writes one command per socket write) and the server share these 2 cores, so the Redis rows are the noisiest.');
+  return out;
 }
