@@ -93,6 +93,11 @@ export class RedisLimiter {
   consume(t: RedisTarget, n: number, options: RedisConsumeOptions | undefined, onFailure: FailureAnswer): Promise<boolean> {
     try {
       check.tokens(n);
+      // No options (the hot path): nothing to parse, no objects to make.
+      if (options === undefined && n > 0 && n <= t.capacity) return this.#call(TAKE_COMMAND, t, n, 0).then(
+        (reply) => parseTake(reply, t)[0] === 1,
+        (error: unknown) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
+      );
       const o = check.options<RedisConsumeOptions>('options', options);
       const { block = false, ...waitOptions } = o;
       check.boolean('block', block, false);
@@ -247,7 +252,10 @@ function parseNumber(value: unknown): number {
 }
 
 /** `[status, wait ms, lowest level]` from a take reply. */
+const TAKEN: [number, number, number] = [1, 0, NaN];
+
 function parseTake(reply: unknown, t: RedisTarget): [number, number, number] {
+  if (reply === 1) return TAKEN; // the one-key script's short answer for "taken"
   if (!Array.isArray(reply) || reply.length !== 3) {
     throw new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
   }

@@ -131,6 +131,7 @@ return {status, fmt(wait), fmt(low)}
 export const TAKE_ONE_LUA = `-- bucketflow take, one key with one limit
 -- KEYS[1]  the bucket's key
 -- ARGV     as in the general take script: n, maxWait, 1, capacity, tokens per ms, initial tokens
+-- Returns as the general script, except that a take of n > 0 tokens that succeeds returns 1.
 local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
 local c, r = tonumber(ARGV[4]), tonumber(ARGV[5])
 local t = redis.call('TIME')
@@ -181,6 +182,8 @@ if write then
     redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l), 'PX', ttl)
   end
 end
+-- Taken (the common answer): the integer 1 alone; nothing to format on the server or parse on the client.
+if status == 1 and n > 0 then return 1 end
 return {status, string.format('%.17g', wait), string.format('%.17g', l)}
 `;
 
