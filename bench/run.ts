@@ -21,11 +21,11 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? (quick ? 3 : 5));
+const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? (quick ? 2 : 5));
 
-const LOCAL: Timing = quick ? { warmMs: 100, measureMs: 200 } : { warmMs: 400, measureMs: 1000 };
-const REDIS: Timing = quick ? { warmMs: 150, measureMs: 300 } : { warmMs: 500, measureMs: 1500 };
-const CEILING_REQUESTS = quick ? 100_000 : 400_000;
+const LOCAL: Timing = quick ? { warmMs: 50, measureMs: 100 } : { warmMs: 400, measureMs: 1000 };
+const REDIS: Timing = quick ? { warmMs: 100, measureMs: 200 } : { warmMs: 500, measureMs: 1500 };
+const CEILING_REQUESTS = quick ? 50_000 : 400_000;
 
 async function bundleChild(): Promise<string> {
   // Inside node_modules so the peers resolve as they do for users (from their published builds).
