@@ -43,10 +43,31 @@ const SPINS = 64;
 let offset: number | undefined;
 export const threadSharedClock: Clock = {
   now(): number {
-    offset ??= Number(process.hrtime.bigint()) / 1e6 - performance.now();
+    offset ??= measureOffset();
     return performance.now() + offset;
   },
 };
+
+/**
+ * `process.hrtime` minus `performance.now()`, with hrtime read between two `performance.now()`
+ * calls; of several tries the tightest pair wins. One try alone is off by as long as the thread
+ * was descheduled between its reads, and threads whose clocks disagree by 0.2 ms admit 0.4 token
+ * more than a rate of 2,000/s allows; the tightest of 16 is off by well under a microsecond.
+ */
+function measureOffset(): number {
+  let tightest = Infinity;
+  let result = 0;
+  for (let i = 0; i < 16; i++) {
+    const before = performance.now();
+    const hr = Number(process.hrtime.bigint()) / 1e6;
+    const after = performance.now();
+    if (after - before < tightest) {
+      tightest = after - before;
+      result = hr - (before + after) / 2;
+    }
+  }
+  return result;
+}
 
 /** Options of {@link SharedTokenBucket}: those of `TokenBucket` (one limit or several). */
 export type SharedTokenBucketOptions = TokenBucketOptions;

@@ -7,10 +7,16 @@ import { SharedTokenBucket, threadSharedClock } from '../src/shared-bucket.js';
 const ENTRY = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const WORKER = new URL('./fixtures/shared-bucket-worker.ts', import.meta.url).href;
 
-interface Report { admitted: number; refused: number; end: number }
+interface Report { admitted: number; refused: number; end: number; skew?: number }
 
 /** Starts `count` workers on `bucket`, releases them at once, and collects their reports. */
-async function hammer(bucket: SharedTokenBucket, count: number, ms: number, mode: 'consume' | 'block' | 'acquire' | 'clock') {
+async function hammer(
+  bucket: SharedTokenBucket,
+  count: number,
+  ms: number,
+  mode: 'consume' | 'block' | 'acquire' | 'clock' | 'pingpong',
+  extra: { pingpong?: SharedArrayBuffer; rounds?: number } = {},
+) {
   const start = new SharedArrayBuffer(4);
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
@@ -18,7 +24,7 @@ async function hammer(bucket: SharedTokenBucket, count: number, ms: number, mode
   // Workers start slowly (each loads tsx): the window opens only once all of them are waiting.
   const until = new Float64Array(new SharedArrayBuffer(8));
   for (let i = 0; i < count; i++) {
-    const w = new Worker(ENTRY, { workerData: { module: WORKER, handle: bucket.handle, start, untilCell: until.buffer, mode } });
+    const w = new Worker(ENTRY, { workerData: { module: WORKER, handle: bucket.handle, start, untilCell: until.buffer, mode, ...extra } });
     workers.push(w);
     ready.push(new Promise((resolve, reject) => {
       w.once('message', () => resolve());
@@ -56,9 +62,12 @@ describe('SharedTokenBucket across worker_threads', () => {
       const end = Math.max(...results.map((r) => r.end));
       const admitted = results.reduce((sum, r) => sum + r.admitted, 0);
       const bound = capacity + (fillRate * (end - t0)) / 1000;
-      expect(admitted).toBeLessThanOrEqual(bound + 1e-6);
+      // Threads' clocks agree to well under 1 µs (threadSharedClock): that much slack, no more.
+      expect(admitted).toBeLessThanOrEqual(bound + fillRate * 0.001 / 1000 + 1e-6);
       expect(admitted).toBeGreaterThanOrEqual(0.9 * bound);
-      for (const r of results) expect(r.admitted).toBeGreaterThan(0);
+      // Every worker took part (how many tokens each won is up to the scheduler of a 2-core machine).
+      for (const r of results) expect(r.admitted + r.refused).toBeGreaterThan(0);
+      expect(results.filter((r) => r.admitted > 0).length).toBeGreaterThanOrEqual(2);
     }, 30_000);
   }
 
@@ -72,12 +81,37 @@ describe('SharedTokenBucket across worker_threads', () => {
     }
   }, 30_000);
 
+  it('a reading taken after another thread\'s is never earlier (the clocks agree within a handover, a few µs)', async () => {
+    const rounds = 2000;
+    const pingpong = new SharedArrayBuffer(16);
+    const turn = new Int32Array(pingpong, 0, 1);
+    const time = new Float64Array(pingpong, 8, 1);
+    turn[0] = 2;
+    const bucket = new SharedTokenBucket({ capacity: 1, fillRate: 1 });
+    const running = hammer(bucket, 1, 0, 'pingpong', { pingpong, rounds });
+    let skew = -Infinity; // the most this thread's clock was found behind the worker's
+    for (let i = 0; i < rounds; i++) {
+      time[0] = threadSharedClock.now();
+      Atomics.store(turn, 0, 1);
+      Atomics.notify(turn, 0);
+      // This thread blocks here without its event loop; the pingpong worker needs neither it nor
+      // the start signal.
+      while (Atomics.load(turn, 0) !== 2) Atomics.wait(turn, 0, 1, 50);
+      skew = Math.max(skew, time[0]! - threadSharedClock.now());
+    }
+    const [report] = (await running).results;
+    // A handover takes ~1–5 µs, so a clock more than that behind the other's shows up here.
+    expect(report!.skew).toBeLessThan(0);
+    expect(skew).toBeLessThan(0);
+  }, 30_000);
+
   it('loses no update: a fixed quota of 20,000 is handed out exactly once across 4 workers', async () => {
     const bucket = new SharedTokenBucket({ capacity: 20_000, fillRate: 0 });
     const { results } = await hammer(bucket, 4, 500, 'consume');
     const admitted = results.reduce((sum, r) => sum + r.admitted, 0);
     expect(admitted).toBe(20_000);
     expect(bucket.tokens).toBe(0);
-    for (const r of results) expect(r.admitted).toBeGreaterThan(0);
+    // Threads really raced: a late-scheduled worker may find the quota gone, but not all but one.
+    expect(results.filter((r) => r.admitted > 0).length).toBeGreaterThanOrEqual(2);
   }, 30_000);
 });
