@@ -366,8 +366,10 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     return base;
   }
 
+  // Exact, not within EPSILON: refill stops at exactly the capacity, and forgetting a bucket a hair
+  // below it would hand that hair back (over and over, with a rate of 0).
   #isFull(base: number): boolean {
-    for (let i = 0; i < this.#count; i++) if (!covers(this.#state[base + 1 + i]!, this.#caps[i]!)) return false;
+    for (let i = 0; i < this.#count; i++) if (this.#state[base + 1 + i]! < this.#caps[i]!) return false;
     return true;
   }
 

@@ -264,6 +264,14 @@ describe('KeyedTokenBucket: forgetting full buckets', () => {
     expect(k.size).toBe(1001);
   });
 
+  it('a bucket a hair below full is not full: forgetting it would hand the hair back', () => {
+    const clock = new ManualClock();
+    const k = new KeyedTokenBucket({ capacity: 0.5, fillRate: 0, clock });
+    expect(k.consume('a', 5e-10)).toBe(true);
+    for (let i = 0; i < 100; i++) k.consume(`other${i}`, 0); // sweeps pass over 'a'
+    expect(k.tokens('a')).toBe(0.5 - 5e-10);
+  });
+
   it('with initialTokens < capacity, a key whose bucket refilled to full starts again at initialTokens, swept or not', () => {
     const clock = new ManualClock();
     const k = new KeyedTokenBucket({ capacity: 10, fillRate: 10, initialTokens: 2, clock });
