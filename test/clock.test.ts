@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ManualClock } from 'bucketflow';
+import { AsyncTokenBucket, ManualClock, TokenBucket } from 'bucketflow';
 import { isManual, monotonicClock, schedule, scheduleOn } from '../src/clock.js';
 
 describe('ManualClock', () => {
@@ -103,6 +103,26 @@ describe('real clocks', () => {
       short.cancel();
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('a bucket made while fake timers are installed runs on fake time; one made before keeps real time', async () => {
+    const before = new TokenBucket({ capacity: 1, fillRate: 1 });
+    before.consume();
+    vi.useFakeTimers();
+    try {
+      const during = new TokenBucket({ capacity: 1, fillRate: 1 });
+      const waiting = new AsyncTokenBucket({ capacity: 1, fillRate: 1 });
+      during.consume();
+      waiting.consume();
+      let served = false;
+      void waiting.acquire().then(() => (served = true));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(during.tokens).toBeCloseTo(1, 9);
+      expect(served).toBe(true);
+      expect(before.tokens).toBeLessThan(0.5); // 1 s of fake time is not real time
+    } finally {
+      vi.useRealTimers();
     }
   });
 
