@@ -25,6 +25,11 @@ export function timedScript(
   timeoutMs: number,
   what: string,
 ): Promise<unknown> {
+  return timedCall(() => callScript(client, command, args), timeoutMs, what);
+}
+
+/** Runs any Redis call `start` with the deadline and errors of {@link timedScript}. */
+export function timedCall(start: () => Promise<unknown>, timeoutMs: number, what: string): Promise<unknown> {
   return new Promise((resolve, reject) => {
     let settled = false;
     const timer = setTimeout(() => {
@@ -40,7 +45,7 @@ export function timedScript(
     };
     let reply: Promise<unknown>;
     try {
-      reply = callScript(client, command, args);
+      reply = start();
     } catch (error) {
       fail(error);
       return;

@@ -11,6 +11,8 @@ import {
   type RedisConsumeOptions,
   type RedisTarget,
 } from './redis-limiter.js';
+import { timedCall } from './redis-call.js';
+import type { ScriptClient } from './scripts.js';
 import type { RedisConnectionOptions, RedisLimitOptions } from './redis-token-bucket.js';
 
 /** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
@@ -48,6 +50,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   readonly limits: readonly Readonly<Limit>[];
   /** Milliseconds Redis has to answer a call. */
   readonly timeout: number;
+  readonly #client: ScriptClient;
   readonly #limiter: RedisLimiter;
   readonly #limitArgs: readonly string[];
   readonly #policy: 'throw' | 'allow' | 'deny' | KeyedAcquirable;
@@ -75,6 +78,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
     this.#limitArgs = limitArgs(limits);
+    this.#client = client;
     this.#limiter = new RedisLimiter(client, this.timeout);
   }
 
@@ -117,6 +121,22 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   tokens(key: string): Promise<number> {
     try {
       return this.#limiter.tokens(this.#target(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Deletes `key`'s bucket in Redis, so its next request starts a new one at `initialTokens` (an
+   * operator's reset: waiters that already reserved tokens in the old bucket, in any process,
+   * still get them). Resolves `true` if Redis held the key. Redis errors reject with
+   * `RedisBucketError` whatever `onRedisError` says: a reset that did not happen is not hidden.
+   */
+  delete(key: string): Promise<boolean> {
+    try {
+      const { keys, what } = this.#target(key);
+      const client = this.#client as unknown as { del(key: string): Promise<number> };
+      return timedCall(() => client.del(keys[0]!), this.timeout, what).then((n) => n === 1);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -118,6 +118,19 @@ describeRedis('RedisKeyedTokenBucket', 'shared', () => {
     await expect(keyed.consume(7 as never)).rejects.toThrow(/key must be a string/);
   });
 
+  it('delete resets one key: its next request starts a new bucket; other keys keep theirs', async () => {
+    const prefix = `${uniqueKey('keyed')}:`;
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 0 });
+    expect(await keyed.consume('a', 2)).toBe(true);
+    expect(await keyed.consume('b', 2)).toBe(true);
+    expect(await keyed.delete('a')).toBe(true);
+    expect(await redis.exists(`${prefix}a`)).toBe(0);
+    expect(await keyed.delete('a')).toBe(false); // nothing held any more
+    expect(await keyed.consume('a', 2)).toBe(true);
+    expect(await keyed.consume('b')).toBe(false);
+    await expect(keyed.delete(7 as never)).rejects.toThrow(/key must be a string/);
+  });
+
   it('checks options before sending anything', () => {
     expect(() => new RedisKeyedTokenBucket({ redis, capacity: 1, fillRate: 1 } as never)).toThrow(/prefix must be a non-empty string/);
     expect(() => new RedisKeyedTokenBucket({ redis, prefix: 'p:', capacity: 1 } as never)).toThrow(/fillRate is required/);
@@ -137,6 +150,8 @@ describeRedis('RedisKeyedTokenBucket', 'shared', () => {
     const strict = new RedisKeyedTokenBucket({ redis: dead, prefix: 'p:', capacity: 1, fillRate: 0 });
     await expect(strict.consume('a')).rejects.toBeInstanceOf(RedisBucketError);
     await expect(strict.timeUntil('a')).rejects.toThrow(/RedisKeyedTokenBucket key "p:a": Redis call failed/);
+    // A reset that did not happen is never hidden by the policy.
+    await expect(keyed.delete('a')).rejects.toBeInstanceOf(RedisBucketError);
     dead.disconnect();
   });
 });
