@@ -11,7 +11,6 @@ import {
   type RedisConsumeOptions,
   type RedisTarget,
 } from './redis-limiter.js';
-import { timedCall } from './redis-call.js';
 import type { ScriptClient } from './scripts.js';
 import type { RedisConnectionOptions, RedisLimitOptions } from './redis-token-bucket.js';
 
@@ -136,7 +135,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     try {
       const { keys, what } = this.#target(key);
       const client = this.#client as unknown as { del(key: string): Promise<number> };
-      return timedCall(() => client.del(keys[0]!), this.timeout, what).then((n) => n === 1);
+      return this.#limiter.run(() => client.del(keys[0]!), what, (n) => n === 1);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -6,7 +6,7 @@
 import { RateLimitExceeded } from '../errors.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
-import { RedisBucketError, timedScript } from './redis-call.js';
+import { RedisBucketError, TimedCalls } from './redis-call.js';
 import { REFUND_COMMAND, TAKE_COMMAND, TAKE_ONE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
@@ -80,12 +80,14 @@ export function limitArgs(limits: readonly { capacity: number; fillRate: number;
 export class RedisLimiter {
   readonly #client: ScriptClient;
   readonly #timeout: number;
+  readonly #calls: TimedCalls;
   /** Waiters of this process sleeping on reservations, by leaf key (a refund can wake them sooner). */
   readonly #sleepers = new Sleepers();
 
   constructor(client: ScriptClient, timeout: number) {
     this.#client = client;
     this.#timeout = timeout;
+    this.#calls = new TimedCalls(timeout);
     defineScripts(client);
   }
 
@@ -94,10 +96,7 @@ export class RedisLimiter {
     try {
       check.tokens(n);
       // No options (the hot path): nothing to parse, no objects to make.
-      if (options === undefined && n > 0 && n <= t.capacity) return this.#call(TAKE_COMMAND, t, n, 0).then(
-        (reply) => parseTake(reply, t)[0] === 1,
-        (error: unknown) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
-      );
+      if (options === undefined && n > 0 && n <= t.capacity) return this.#tryTake(t, n, onFailure);
       const o = check.options<RedisConsumeOptions>('options', options);
       const { block = false, ...waitOptions } = o;
       check.boolean('block', block, false);
@@ -105,13 +104,19 @@ export class RedisLimiter {
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (block) return this.acquire(t, n, waitOptions, onFailure).then(returnTrue, falseIfRefused);
       if (n > t.capacity) return Promise.resolve(false);
-      return this.#call(TAKE_COMMAND, t, n, 0).then(
-        (reply) => parseTake(reply, t)[0] === 1,
-        (error: unknown) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
-      );
+      return this.#tryTake(t, n, onFailure);
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** One take that does not wait: `true` if taken; on a Redis failure, the policy decides. */
+  #tryTake(t: RedisTarget, n: number, onFailure: FailureAnswer): Promise<boolean> {
+    return this.#call(
+      TAKE_COMMAND, t, n, 0,
+      (reply) => parseTake(reply, t)[0] === 1,
+      onFailure === 'throw' ? undefined : (error) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
+    );
   }
 
   /** `acquire(n, { maxWait, signal })` of every Redis bucket. */
@@ -132,7 +137,7 @@ export class RedisLimiter {
     try {
       check.tokens(n);
       if (n > t.capacity) return Promise.resolve(Infinity);
-      return this.#call(TAKE_COMMAND, t, n, -1).then((reply) => parseTake(reply, t)[1]);
+      return this.#call(TAKE_COMMAND, t, n, -1, (reply) => parseTake(reply, t)[1]);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -144,19 +149,31 @@ export class RedisLimiter {
    * first request starts them instead.
    */
   create(t: RedisTarget): void {
-    this.#call(TAKE_COMMAND, t, 0, 0).catch(() => {});
+    this.#call(TAKE_COMMAND, t, 0, 0, ignore, ignore);
   }
 
   /** The lowest level on the chain now (below 0 while waiters hold reservations). */
   tokens(t: RedisTarget): Promise<number> {
-    return this.#call(TAKE_COMMAND, t, 0, -1).then((reply) => parseTake(reply, t)[2]);
+    return this.#call(TAKE_COMMAND, t, 0, -1, (reply) => parseTake(reply, t)[2]);
   }
 
-  #call(command: string, t: RedisTarget, n: number, maxWait: number): Promise<unknown> {
+  #call<T>(
+    command: string,
+    t: RedisTarget,
+    n: number,
+    maxWait: number,
+    onReply: (reply: unknown) => T,
+    onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
+  ): Promise<T> {
     const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
     if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
-    return timedScript(this.#client, command, args, this.#timeout, t.what);
+    return this.#calls.script(this.#client, command, args, t.what, onReply, onFailure);
+  }
+
+  /** Runs another Redis call (`start`) with this limiter's timeout and errors. */
+  run<T>(start: () => Promise<unknown>, what: string, onReply: (reply: unknown) => T): Promise<T> {
+    return this.#calls.run(start, what, onReply);
   }
 
   /** Applies the failure policy to a {@link RedisBucketError}; other errors pass through. */
@@ -192,7 +209,7 @@ export class RedisLimiter {
         reject(signal!.reason);
       };
       signal?.addEventListener('abort', onAbort, { once: true });
-      this.#call(TAKE_COMMAND, t, n, maxWait).then((reply) => {
+      this.#call(TAKE_COMMAND, t, n, maxWait, (reply) => {
         let status: number;
         let wait: number;
         try {
@@ -221,7 +238,7 @@ export class RedisLimiter {
             resolve();
           });
         }
-      }, (error: unknown) => {
+      }, (error) => {
         if (state === 'done') return;
         finish();
         reject(error);
@@ -231,15 +248,16 @@ export class RedisLimiter {
 
   /** Gives a reservation back. A failure loses the tokens until time pays them back: never over-admits. */
   #refund(t: RedisTarget, n: number): void {
-    this.#call(REFUND_COMMAND, t, n, 0).then((reply) => {
+    this.#call(REFUND_COMMAND, t, n, 0, (reply) => {
       // Every reservation on this chain is earned `clear` ms from now: no waiter here sleeps longer.
       const clear = parseNumber(reply);
       if (clear >= 0) this.#sleepers.shorten(t.keys[0]!, clear);
-    }, () => {});
+    }, ignore);
   }
 }
 
 const returnTrue = (): boolean => true;
+const ignore = (): void => {};
 const falseIfRefused = (error: unknown): boolean => {
   if (error instanceof RateLimitExceeded) return false;
   throw error;
