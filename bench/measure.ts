@@ -70,11 +70,15 @@ export async function asyncLoop(op: () => Promise<unknown>, expect: boolean, { w
   return { opsPerSec: (calls / elapsed) * 1000, nsPerOp: (elapsed * 1e6) / calls };
 }
 
-/** Heap in use after full collections (needs `node --expose-gc`). */
+/**
+ * Memory in use after full collections (needs `node --expose-gc`): the V8 heap plus ArrayBuffer
+ * backing stores, which live outside it (a typed array's contents are not in `heapUsed`).
+ */
 export function settledHeap(): number {
   if (typeof gc !== 'function') throw new Error('run the bench child with node --expose-gc');
   for (let i = 0; i < 3; i++) gc();
-  return process.memoryUsage().heapUsed;
+  const { heapUsed, arrayBuffers } = process.memoryUsage();
+  return heapUsed + arrayBuffers;
 }
 
 /** Live timers of this process (Node's own count, not ours). */

@@ -39,7 +39,7 @@ export const ROWS: readonly Row[] = [
     'The bucket is empty and refills 1 token per ~11.6 days. rate-limiter-flexible refuses by rejecting its promise.',
     'minimal bucket'),
   row('manyKeys', 'Many keys: 100,000 buckets used round-robin', 'heap',
-    'Heap per key is measured after `gc()` with the key strings allocated beforehand (they are the application\'s). '
+    'Heap per key is measured after `gc()` (V8 heap plus ArrayBuffer contents, which live outside it) with the key strings allocated beforehand (they are the application\'s). '
     + 'Per-object contenders hold one bucket object per key in an array; keyed limiters (a Map inside) create a key\'s state on first use.',
     'minimal bucket'),
   row('acquire', 'Async: awaited `acquire(1)` on a bucket that always admits', 'ops',
