@@ -22,9 +22,8 @@ interface Pending {
   /** Clock time after which the call is failed. */
   readonly at: number;
   readonly what: string;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (error: unknown) => void;
-  readonly onFailure: ((error: RedisBucketError) => unknown) | undefined;
+  readonly onReply: (reply: unknown) => void;
+  readonly onError: (error: RedisBucketError) => void;
   settled: boolean;
 }
 
@@ -48,6 +47,30 @@ export class TimedCalls {
     this.#timeoutMs = timeoutMs;
   }
 
+  /**
+   * Starts the call `start` (which may throw); `what` names it in errors. Then exactly one of
+   * `onReply(reply)` or `onError(error)` runs, within the timeout; neither may throw.
+   */
+  send(start: () => Promise<unknown>, what: string, onReply: (reply: unknown) => void, onError: (error: RedisBucketError) => void): void {
+    let reply: Promise<unknown>;
+    try {
+      reply = start();
+    } catch (error) {
+      onError(failure(what, error));
+      return;
+    }
+    const call: Pending = { at: clock.now() + this.#timeoutMs, what, onReply, onError, settled: false };
+    this.#add(call);
+    reply.then(
+      (value) => {
+        if (this.#settle(call)) onReply(value);
+      },
+      (error: unknown) => {
+        if (this.#settle(call)) onError(failure(what, error));
+      },
+    );
+  }
+
   /** Calls a script defined by `defineScripts` (see {@link TimedCalls.run}). */
   script<T>(
     client: ScriptClient,
@@ -61,9 +84,8 @@ export class TimedCalls {
   }
 
   /**
-   * Starts the call `start` (which may throw); `what` names it in errors. Resolves with
-   * `onReply(reply)` (rejects if that throws); on a failure or timeout, with `onFailure(error)`,
-   * or rejects with the error if there is no `onFailure`. One promise per call, whichever way.
+   * {@link TimedCalls.send} as a promise: resolves with `onReply(reply)` (rejects if that throws);
+   * on a failure or timeout, with `onFailure(error)`, or rejects with the error if there is none.
    */
   run<T>(
     start: () => Promise<unknown>,
@@ -72,36 +94,19 @@ export class TimedCalls {
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const call: Pending = {
-        at: clock.now() + this.#timeoutMs,
-        what,
-        resolve: resolve as (value: unknown) => void,
-        reject,
-        onFailure,
-        settled: false,
-      };
-      let reply: Promise<unknown>;
-      try {
-        reply = start();
-      } catch (error) {
-        call.settled = true;
-        fail(call, failure(what, error));
-        return;
-      }
-      this.#add(call);
-      reply.then(
-        (value) => {
-          if (!this.#settle(call)) return;
-          try {
-            resolve(onReply(value));
-          } catch (error) {
-            reject(error);
-          }
-        },
-        (error: unknown) => {
-          if (this.#settle(call)) fail(call, failure(what, error));
-        },
-      );
+      this.send(start, what, (reply) => {
+        try {
+          resolve(onReply(reply));
+        } catch (error) {
+          reject(error);
+        }
+      }, onFailure === undefined ? reject : (error) => {
+        try {
+          resolve(onFailure(error));
+        } catch (thrown) {
+          reject(thrown);
+        }
+      });
     });
   }
 
@@ -140,25 +145,13 @@ export class TimedCalls {
       const call = queue[this.#head]!;
       if (call.at > now) break;
       this.#settle(call); // moves the head past it and past the settled calls behind it
-      fail(call, new RedisBucketError(`${call.what}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
+      call.onError(new RedisBucketError(`${call.what}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
     }
     if (this.#head < queue.length) {
       // A timer may fire a little before clock.now() reaches the deadline: at least 1 ms on.
       this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(queue[this.#head]!.at - now)));
     }
   };
-}
-
-function fail(call: Pending, error: RedisBucketError): void {
-  if (call.onFailure === undefined) {
-    call.reject(error);
-    return;
-  }
-  try {
-    call.resolve(call.onFailure(error));
-  } catch (thrown) {
-    call.reject(thrown);
-  }
 }
 
 function failure(what: string, error: unknown): RedisBucketError {

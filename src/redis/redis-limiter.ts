@@ -7,7 +7,7 @@ import { RateLimitExceeded } from '../errors.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
 import { RedisBucketError, TimedCalls } from './redis-call.js';
-import { REFUND_COMMAND, TAKE_COMMAND, TAKE_ONE_COMMAND, defineScripts, type ScriptClient } from './scripts.js';
+import { REFUND_COMMAND, TAKE_COMMAND, TAKE_MANY_COMMAND, TAKE_ONE_COMMAND, callScript, defineScripts, type ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
 /** What a Redis bucket does when Redis fails (error, unreachable, or no answer within `timeout`). */
@@ -76,6 +76,18 @@ export function limitArgs(limits: readonly { capacity: number; fillRate: number;
   return out;
 }
 
+/**
+ * Non-waiting takes of one key (one limit) made in the same tick, sent as one script call once
+ * the tick's promise jobs have run. Requests in call order.
+ */
+interface Batch {
+  readonly t: RedisTarget;
+  readonly ns: number[];
+  readonly resolves: ((taken: boolean | Promise<boolean>) => void)[];
+  readonly rejects: ((error: unknown) => void)[];
+  readonly policies: FailureAnswer[];
+}
+
 /** Runs the shared verbs against one client with one timeout. */
 export class RedisLimiter {
   readonly #client: ScriptClient;
@@ -83,6 +95,8 @@ export class RedisLimiter {
   readonly #calls: TimedCalls;
   /** Waiters of this process sleeping on reservations, by leaf key (a refund can wake them sooner). */
   readonly #sleepers = new Sleepers();
+  /** Takes waiting for the end of the tick, by key. */
+  #batches = new Map<string, Batch>();
 
   constructor(client: ScriptClient, timeout: number) {
     this.#client = client;
@@ -110,13 +124,76 @@ export class RedisLimiter {
     }
   }
 
-  /** One take that does not wait: `true` if taken; on a Redis failure, the policy decides. */
+  /**
+   * One take that does not wait: `true` if taken; on a Redis failure, the policy decides. Takes of
+   * one key with one limit wait for the end of the tick, so that concurrent callers of a bucket
+   * share one script call (one round trip each still; the server decides them one after the other,
+   * in call order, exactly as separate calls).
+   */
   #tryTake(t: RedisTarget, n: number, onFailure: FailureAnswer): Promise<boolean> {
-    return this.#call(
-      TAKE_COMMAND, t, n, 0,
-      (reply) => parseTake(reply, t)[0] === 1,
-      onFailure === 'throw' ? undefined : (error) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
-    );
+    if (n === 0 || t.keys.length !== 1 || t.limitArgs[0] !== '1') {
+      return this.#call(
+        TAKE_COMMAND, t, n, 0,
+        (reply) => parseTake(reply, t)[0] === 1,
+        onFailure === 'throw' ? undefined : (error) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
+      );
+    }
+    const key = t.keys[0]!;
+    let batch = this.#batches.get(key);
+    if (batch === undefined) {
+      if (this.#batches.size === 0) process.nextTick(this.#flush);
+      batch = { t, ns: [], resolves: [], rejects: [], policies: [] };
+      this.#batches.set(key, batch);
+    }
+    const b = batch;
+    return new Promise<boolean>((resolve, reject) => {
+      b.ns.push(n);
+      b.resolves.push(resolve);
+      b.rejects.push(reject);
+      b.policies.push(onFailure);
+    });
+  }
+
+  /**
+   * Sends every batch. A nextTick queued from a promise job runs once all promise jobs have run,
+   * so callers woken together by one socket read of replies end up in one batch.
+   */
+  readonly #flush = (): void => {
+    const batches = this.#batches;
+    this.#batches = new Map();
+    for (const batch of batches.values()) this.#sendBatch(batch);
+  };
+
+  /** Sends the batch of `key` now, if there is one (a later command on the key must not pass it). */
+  #flushKey(key: string): void {
+    const batch = this.#batches.get(key);
+    if (batch === undefined) return;
+    this.#batches.delete(key);
+    this.#sendBatch(batch);
+  }
+
+  #sendBatch({ t, ns, resolves, rejects, policies }: Batch): void {
+    const count = ns.length;
+    const args: (string | number)[] = count === 1
+      ? [1, t.keys[0]!, String(ns[0]), '0', ...t.limitArgs]
+      : [1, t.keys[0]!, ...t.limitArgs, ...ns.map(String)];
+    const command = count === 1 ? TAKE_ONE_COMMAND : TAKE_MANY_COMMAND;
+    this.#calls.send(() => callScript(this.#client, command, args), t.what, (reply) => {
+      let taken: string;
+      try {
+        taken = count === 1 ? (parseTake(reply, t)[0] === 1 ? '1' : '0') : parseTakeMany(reply, count, t);
+      } catch (error) {
+        for (const reject of rejects) reject(error);
+        return;
+      }
+      for (let i = 0; i < count; i++) resolves[i]!(taken.charCodeAt(i) === 49); // '1'
+    }, (error) => {
+      for (let i = 0; i < count; i++) {
+        const policy = policies[i]!;
+        if (policy === 'throw') rejects[i]!(error);
+        else resolves[i]!(this.#fail(error, policy, ns[i]!, 0, undefined).then(returnTrue, falseIfRefused));
+      }
+    });
   }
 
   /** `acquire(n, { maxWait, signal })` of every Redis bucket. */
@@ -165,6 +242,8 @@ export class RedisLimiter {
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
+    // Takes of this tick still gathering go first: this process's commands reach a key in call order.
+    if (this.#batches.size !== 0) for (const key of t.keys) this.#flushKey(key);
     const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
     if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
@@ -267,6 +346,14 @@ function parseNumber(value: unknown): number {
   if (value === 'inf') return Infinity;
   if (value === '-inf') return -Infinity;
   return typeof value === 'string' || typeof value === 'number' ? Number(value) : Number.NaN;
+}
+
+/** One '1' (taken) or '0' (refused) per request, from the reply of the batch script. */
+function parseTakeMany(reply: unknown, count: number, t: RedisTarget): string {
+  if (typeof reply !== 'string' || reply.length !== count || !/^[01]*$/.test(reply)) {
+    throw new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
+  }
+  return reply;
 }
 
 /** `[status, wait ms, lowest level]` from a take reply. */

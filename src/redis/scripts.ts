@@ -122,18 +122,10 @@ end
 return {status, fmt(wait), fmt(low)}
 `;
 
-/**
- * {@link TAKE_LUA} for the common case of one key with one limit (a plain RedisTokenBucket, a
- * keyed bucket), same arguments, same replies, same stored state. The general script's tables,
- * closures and pattern matching cost ~40% of the server's throughput (redis-benchmark -P 16:
- * ~90k/s general vs ~130k/s this, minimal hash bucket ~150k/s).
- */
-export const TAKE_ONE_LUA = `-- bucketflow take, one key with one limit
--- KEYS[1]  the bucket's key
--- ARGV     as in the general take script: n, maxWait, 1, capacity, tokens per ms, initial tokens
--- Returns as the general script, except that a take of n > 0 tokens that succeeds returns 1.
-local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local c, r = tonumber(ARGV[4]), tonumber(ARGV[5])
+// One key with one limit, read and written without the general script's tables: LOAD needs the
+// locals c, r, init (capacity, tokens per ms, initial tokens) and sets now, last, l (the level
+// refilled to now) and found; SAVE writes last and l back, with the expiry, if `write` is true.
+const ONE_KEY_LOAD = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
 local last, l, found = now, nil, false
@@ -149,13 +141,41 @@ if raw then
   end
   found = true
 else
-  l = tonumber(ARGV[6])
+  l = init
 end
 if now > last then
   l = l + (now - last) * r
   last = now
 end
 if l > c then l = c end
+`;
+
+const ONE_KEY_SAVE = `
+if write then
+  if r == 0 then
+    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l))
+  elseif l >= c then -- full: the same as no key at all
+    redis.call('DEL', KEYS[1])
+  else
+    local ttl = math.min(math.max(1, math.ceil((c - l) / r)), 70368744177664)
+    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l), 'PX', ttl)
+  end
+end
+`;
+
+/**
+ * {@link TAKE_LUA} for the common case of one key with one limit (a plain RedisTokenBucket, a
+ * keyed bucket), same arguments, same replies, same stored state. The general script's tables,
+ * closures and pattern matching cost ~40% of the server's throughput (redis-benchmark -P 16:
+ * ~90k/s general vs ~140k/s this, as fast as a minimal hash bucket).
+ */
+export const TAKE_ONE_LUA = `-- bucketflow take, one key with one limit
+-- KEYS[1]  the bucket's key
+-- ARGV     as in the general take script: n, maxWait, 1, capacity, tokens per ms, initial tokens
+-- Returns as the general script, except that a take of n > 0 tokens that succeeds returns 1.
+local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
+local c, r, init = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+${ONE_KEY_LOAD}
 local wait = 0
 if l + 1e-9 < n then
   wait = math.huge
@@ -172,19 +192,36 @@ if status > 0 and n > 0 then
 elseif maxWait >= 0 and not found then
   write = true
 end
-if write then
-  if r == 0 then
-    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l))
-  elseif l >= c then -- full: the same as no key at all
-    redis.call('DEL', KEYS[1])
-  else
-    local ttl = math.min(math.max(1, math.ceil((c - l) / r)), 70368744177664)
-    redis.call('SET', KEYS[1], string.format('%.3f %.17g', last, l), 'PX', ttl)
-  end
-end
+${ONE_KEY_SAVE}
 -- Taken (the common answer): the integer 1 alone; nothing to format on the server or parse on the client.
 if status == 1 and n > 0 then return 1 end
 return {status, string.format('%.17g', wait), string.format('%.17g', l)}
+`;
+
+/**
+ * Several requests that do not wait, of one key with one limit, in one call: each is taken or
+ * refused exactly as {@link TAKE_ONE_LUA} with maxWait 0 would, one after the other, in order.
+ * Concurrent `consume()` calls on one bucket send this instead of one script each.
+ */
+export const TAKE_MANY_LUA = `-- bucketflow take, several non-waiting requests of one key with one limit
+-- KEYS[1]  the bucket's key
+-- ARGV     1, capacity, tokens per ms, initial tokens, then the tokens each request wants (> 0)
+-- Returns one character per request, in order: '1' taken, '0' refused.
+local c, r, init = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+${ONE_KEY_LOAD}
+local out, write = {}, not found
+for i = 5, #ARGV do
+  local n = tonumber(ARGV[i])
+  if l + 1e-9 >= n then
+    l = l - n
+    out[i - 4] = '1'
+    write = true
+  else
+    out[i - 4] = '0'
+  end
+end
+${ONE_KEY_SAVE}
+return table.concat(out)
 `;
 
 /** Gives a waiter's reservation back (an aborted waiter), never above a capacity. */
@@ -221,6 +258,7 @@ const tag = (lua: string): string => createHash('sha1').update(lua).digest('hex'
 export const TAKE_COMMAND = `bucketflowTake_${tag(TAKE_LUA)}`;
 export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
 export const TAKE_ONE_COMMAND = `bucketflowTakeOne_${tag(TAKE_ONE_LUA)}`;
+export const TAKE_MANY_COMMAND = `bucketflowTakeMany_${tag(TAKE_MANY_LUA)}`;
 
 /** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
 export interface ScriptClient {
@@ -241,6 +279,7 @@ export function defineScripts(client: ScriptClient): void {
   client.defineCommand(TAKE_COMMAND, { lua: TAKE_LUA });
   client.defineCommand(REFUND_COMMAND, { lua: REFUND_LUA });
   client.defineCommand(TAKE_ONE_COMMAND, { lua: TAKE_ONE_LUA });
+  client.defineCommand(TAKE_MANY_COMMAND, { lua: TAKE_MANY_LUA });
   defined.add(client);
 }
 

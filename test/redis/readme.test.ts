@@ -32,8 +32,9 @@ describeRedis('examples/redis.ts', 'shared', () => {
       cwd: root, timeout: 20_000, env: { ...process.env, REDIS_URL: redisUrl },
     });
     expect(stdout).toContain('12 requests at once: 200 200 200 200 200 200 200 200 200 200 429 429');
-    expect(stdout).toMatch(/retry after about (190|200|210) ms/);
-    expect(stdout).toMatch(/acquire\(2\) waited about 400 ms/);
+    // Rounded to 10 ms and 100 ms; a loaded machine delays the calls after the burst a little.
+    expect(stdout).toMatch(/retry after about (1[0-9]0|200|210) ms/);
+    expect(stdout).toMatch(/acquire\(2\) waited about (300|400|500) ms/);
     expect(stdout).toContain('insured consume: true');
     expect(stdout).toContain('alice x4: true true true false | bob: true');
     expect(stdout).toContain('search 3: true | upload 2: false | upload 1: true');

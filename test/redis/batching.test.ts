@@ -1,0 +1,108 @@
+// Concurrent non-waiting consume() calls on one key share one script call: the server decides
+// them one after the other, in call order, exactly as separate calls would be decided.
+import { afterAll, beforeAll, expect, it, vi } from 'vitest';
+import type { Redis } from 'ioredis';
+import { TokenBucket } from 'bucketflow';
+import { RedisBucketError, RedisKeyedTokenBucket, RedisTokenBucket } from 'bucketflow/redis';
+import { describeRedis, sharedClient, uniqueKey } from './helpers/env.js';
+import { freePort } from './helpers/servers.js';
+
+/** Counts the commands `redis` sends while `body` runs, by name. */
+async function commandsSent<T>(redis: Redis, body: () => Promise<T>): Promise<{ result: T; sent: string[] }> {
+  const spy = vi.spyOn(redis, 'sendCommand');
+  try {
+    const result = await body();
+    return { result, sent: spy.mock.calls.map(([command]) => (command as { name: string }).name) };
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+describeRedis('RedisTokenBucket: concurrent consume() calls share a script call', 'shared', () => {
+  let redis: Redis;
+  beforeAll(async () => {
+    redis = sharedClient();
+    // ioredis sends a script's first call as EVAL (and its connection handshake): get that done.
+    const warm = new RedisTokenBucket({ redis, key: uniqueKey('warm'), capacity: 5, fillRate: 1 });
+    await warm.consume(1);
+    await Promise.all([warm.consume(1), warm.consume(1)]);
+  });
+  afterAll(() => redis.disconnect());
+
+  it('decides the calls of one tick in call order, in one script call', async () => {
+    const bucket = new RedisTokenBucket({ redis, key: uniqueKey('batch'), capacity: 10, fillRate: 0.001 });
+    const wants = [4, 20, 3, 5, 2, 1, 1];
+    const { result, sent } = await commandsSent(redis, () => Promise.all(wants.map((n) => bucket.consume(n))));
+    // 4 taken (6 left); 20 never fits; 3 taken (3 left); 5 refused; 2 taken (1 left); 1 taken; 1 refused.
+    expect(result).toEqual([true, false, true, false, true, true, false]);
+    expect(sent).toEqual(['evalsha']); // 20 > capacity is refused without asking Redis
+    expect(await bucket.tokens()).toBeCloseTo(0, 2);
+  });
+
+  it('a take of 0 is always true, and a lone call is sent alone', async () => {
+    const bucket = new RedisTokenBucket({ redis, key: uniqueKey('batch0'), capacity: 2, fillRate: 0.001 });
+    expect(await bucket.consume(2)).toBe(true);
+    const { result } = await commandsSent(redis, () => Promise.all([bucket.consume(1), bucket.consume(0), bucket.consume(1)]));
+    expect(result).toEqual([false, true, false]);
+  });
+
+  it('calls woken together by replies are gathered again (64 callers: far fewer script calls than calls)', async () => {
+    const bucket = new RedisTokenBucket({ redis, key: uniqueKey('batch64'), capacity: 1e9, fillRate: 1e9 });
+    let calls = 0;
+    const { sent } = await commandsSent(redis, () => Promise.all(Array.from({ length: 64 }, async () => {
+      for (let i = 0; i < 20; i++) {
+        expect(await bucket.consume(1)).toBe(true);
+        calls++;
+      }
+    })));
+    expect(calls).toBe(1280);
+    expect(sent.length).toBeLessThan(calls / 4);
+  });
+
+  it('a waiting call made after a non-waiting one in the same tick does not pass it', async () => {
+    const bucket = new RedisTokenBucket({ redis, key: uniqueKey('order'), capacity: 3, fillRate: 0.001 });
+    const first = bucket.consume(2);
+    const second = bucket.acquire(2, { maxWait: 0 }).then(() => 'taken', (e: unknown) => (e as Error).name);
+    const third = bucket.consume(1);
+    expect(await first).toBe(true); // had it gone second, acquire would have taken 2 and this one failed
+    expect(await second).toBe('RateLimitExceeded');
+    expect(await third).toBe(true);
+  });
+
+  it('the keyed limiter gathers per key; keys never share a call (each is its own Cluster slot)', async () => {
+    const prefix = `${uniqueKey('kb')}:`;
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 0.001 });
+    const { result, sent } = await commandsSent(redis, () => Promise.all([
+      keyed.consume('a'), keyed.consume('b'), keyed.consume('a'), keyed.consume('a'), keyed.consume('b'),
+    ]));
+    expect(result).toEqual([true, true, true, false, true]);
+    expect(sent).toEqual(['evalsha', 'evalsha']);
+  });
+
+  it('a wrong-type value at the key rejects every call of the batch with the clear error', async () => {
+    const key = uniqueKey('wrong');
+    await redis.set(key, 'not a bucket');
+    const bucket = new RedisTokenBucket({ redis, key, capacity: 5, fillRate: 1 });
+    const results = await Promise.allSettled([bucket.consume(1), bucket.consume(2)]);
+    for (const r of results) {
+      expect(r.status).toBe('rejected');
+      expect(String((r as PromiseRejectedResult).reason)).toMatch(/holds a value that is not a bucket state/);
+    }
+  });
+
+  it('when Redis fails, each call of the batch gets its own answer from the policy', async () => {
+    const { Redis: Client } = await import('ioredis');
+    const dead = new Client({ port: await freePort(), lazyConnect: true, enableOfflineQueue: false });
+    dead.on('error', () => {});
+    try {
+      const insurance = new TokenBucket({ capacity: 2, fillRate: 0 });
+      const insured = new RedisTokenBucket({ redis: dead, key: 'k', capacity: 5, fillRate: 1, onRedisError: insurance });
+      expect(await Promise.all([insured.consume(1), insured.consume(1), insured.consume(1)])).toEqual([true, true, false]);
+      const strict = new RedisTokenBucket({ redis: dead, key: 'k', capacity: 5, fillRate: 1 });
+      const results = await Promise.allSettled([strict.consume(1), strict.consume(1)]);
+      for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(RedisBucketError);
+    } finally {
+      dead.disconnect();
+    }
+  });
+});
