@@ -53,7 +53,13 @@ export const ROWS: readonly Row[] = [
   row('redisC1', 'Redis, concurrency 1 on one ioredis connection', 'redis',
     'One caller awaiting each call against the bench\'s private redis-server.', 'minimal Lua bucket'),
   row('redisC64', 'Redis, concurrency 64 on one ioredis connection', 'redis',
-    '64 callers awaiting calls concurrently, pipelined by ioredis on one connection.', 'minimal Lua bucket'),
+    '64 callers awaiting calls concurrently on one key, pipelined by ioredis on one connection. '
+    + 'bucketflow sends the calls made in one tick on one key as one script call (each caller still waits one round trip).',
+    'minimal Lua bucket'),
+  row('redisKeysC64', 'Redis, concurrency 64 over 10,000 keys (keyed use)', 'redis',
+    '64 callers as above, each call on the next of 10,000 keys, so no two calls of a tick share a key and nothing is '
+    + 'gathered: the per-call cost. rate-limiter-flexible is a keyed store by design.',
+    'minimal Lua bucket'),
 ];
 
 /** A script for the server-side ceiling: `EVALSHA <sha> ...args` under `redis-benchmark -P 16`. */
@@ -123,6 +129,9 @@ export const TARGETS: readonly Target[] = [
   ratio('Redis c=64: bucketflow ≥ 0.95× minimal Lua bucket', 'redisC64', 'opsPerSec', 'bucketflow RedisTokenBucket', 'minimal Lua bucket', 0.95),
   ratio('Redis c=64: bucketflow ≥ 1.3× rate-limiter-flexible', 'redisC64', 'opsPerSec', 'bucketflow RedisTokenBucket', 'rate-limiter-flexible', 1.3, 'minimal Lua bucket'),
   atMost('Redis c=64: client CPU per call ≤ minimal Lua bucket\'s', 'redisC64', 'cpuUsPerCall', 'bucketflow RedisTokenBucket', 'minimal Lua bucket', 1),
+  ratio('Redis c=64, 10,000 keys: keyed ≥ 0.95× minimal Lua bucket', 'redisKeysC64', 'opsPerSec', 'bucketflow RedisKeyedTokenBucket', 'minimal Lua bucket', 0.95),
+  ratio('Redis c=64, 10,000 keys: keyed ≥ 1.3× rate-limiter-flexible', 'redisKeysC64', 'opsPerSec', 'bucketflow RedisKeyedTokenBucket', 'rate-limiter-flexible', 1.3, 'minimal Lua bucket'),
+  atMost('Redis c=64, 10,000 keys: client CPU per call ≤ minimal Lua bucket\'s', 'redisKeysC64', 'cpuUsPerCall', 'bucketflow RedisKeyedTokenBucket', 'minimal Lua bucket', 1),
   {
     text: '10,000 async waiters: one timer',
     check: (m) => {

@@ -2,7 +2,7 @@ import { acquire, queued } from './async.js';
 import { hierarchy } from './hierarchy.js';
 import { allow, clockCost, reject } from './local.js';
 import { manyKeys } from './many-keys.js';
-import { redisC1, redisC64 } from './redis.js';
+import { redisC1, redisC64, redisKeysC64 } from './redis.js';
 import type { Contender } from './types.js';
 
 /** Every row of the bench, by id: contender name -> measurement. */
@@ -16,4 +16,5 @@ export const suites: Record<string, Record<string, Contender>> = {
   hierarchy,
   redisC1,
   redisC64,
+  redisKeysC64,
 };

@@ -4,7 +4,7 @@
 // CPU the server does not get).
 import { Redis } from 'ioredis';
 import { RateLimiterRedis } from 'rate-limiter-flexible';
-import { RedisTokenBucket } from '../../src/redis.js';
+import { RedisKeyedTokenBucket, RedisTokenBucket } from '../../src/redis.js';
 import { MINIMAL_BUCKET_LUA } from '../minimal-lua.js';
 import { percentile, type Metrics, type Timing } from '../measure.js';
 import type { Contender, Job } from './types.js';
@@ -71,6 +71,32 @@ const setups: Record<string, Setup> = {
   },
 };
 
+// Many keys: consecutive calls go to different keys of 10,000 (round-robin), so no two calls of one
+// tick share a key and nothing can be gathered into one script call: the per-call cost of keyed use.
+const KEYS = 10_000;
+const keySetups: Record<string, Setup> = {
+  PING: setups.PING!,
+  'minimal Lua bucket': async (redis, key) => {
+    const sha = (await redis.script('LOAD', MINIMAL_BUCKET_LUA)) as string;
+    const perMs = String(BIG / 1000);
+    const keys = Array.from({ length: KEYS }, (_, i) => `${key}:${i}`);
+    let i = 0;
+    return () => redis.evalsha(sha, 1, keys[i++ % KEYS]!, BIG, perMs, 1);
+  },
+  'bucketflow RedisKeyedTokenBucket': async (redis, key) => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: `${key}:`, capacity: BIG, fillRate: BIG });
+    const keys = Array.from({ length: KEYS }, (_, i) => String(i));
+    let i = 0;
+    return () => keyed.consume(keys[i++ % KEYS]!);
+  },
+  'rate-limiter-flexible': async (redis, key) => {
+    const rl = new RateLimiterRedis({ storeClient: redis, keyPrefix: key, points: BIG, duration: 3600 });
+    const keys = Array.from({ length: KEYS }, (_, i) => String(i));
+    let i = 0;
+    return () => rl.consume(keys[i++ % KEYS]!, 1);
+  },
+};
+
 function contender(name: string, setup: Setup, concurrency: number): Contender {
   return async (job: Job) => {
     if (job.redisPort === undefined) throw new Error('Redis rows need the private redis-server port');
@@ -85,9 +111,10 @@ function contender(name: string, setup: Setup, concurrency: number): Contender {
   };
 }
 
-function row(concurrency: number): Record<string, Contender> {
-  return Object.fromEntries(Object.entries(setups).map(([name, setup]) => [name, contender(name, setup, concurrency)]));
+function row(concurrency: number, of: Record<string, Setup> = setups): Record<string, Contender> {
+  return Object.fromEntries(Object.entries(of).map(([name, setup]) => [name, contender(name, setup, concurrency)]));
 }
 
 export const redisC1 = row(1);
 export const redisC64 = row(64);
+export const redisKeysC64 = row(64, keySetups);

@@ -18,10 +18,18 @@ export class RedisBucketError extends Error {
   }
 }
 
+/**
+ * What a call is about, for its errors: the text itself, or an object whose `what` is read only
+ * if an error needs it (a keyed bucket's name is made per key, and most calls never need it).
+ */
+export type CallName = string | { readonly what: string };
+
+const nameOf = (name: CallName): string => (typeof name === 'string' ? name : name.what);
+
 interface Pending {
   /** Clock time after which the call is failed. */
   readonly at: number;
-  readonly what: string;
+  readonly what: CallName;
   readonly onReply: (reply: unknown) => void;
   readonly onError: (error: RedisBucketError) => void;
   settled: boolean;
@@ -51,7 +59,7 @@ export class TimedCalls {
    * Starts the call `start` (which may throw); `what` names it in errors. Then exactly one of
    * `onReply(reply)` or `onError(error)` runs, within the timeout; neither may throw.
    */
-  send(start: () => Promise<unknown>, what: string, onReply: (reply: unknown) => void, onError: (error: RedisBucketError) => void): void {
+  send(start: () => Promise<unknown>, what: CallName, onReply: (reply: unknown) => void, onError: (error: RedisBucketError) => void): void {
     let reply: Promise<unknown>;
     try {
       reply = start();
@@ -76,7 +84,7 @@ export class TimedCalls {
     client: ScriptClient,
     command: string,
     args: (string | number)[],
-    what: string,
+    what: CallName,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
@@ -89,7 +97,7 @@ export class TimedCalls {
    */
   run<T>(
     start: () => Promise<unknown>,
-    what: string,
+    what: CallName,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
@@ -145,7 +153,7 @@ export class TimedCalls {
       const call = queue[this.#head]!;
       if (call.at > now) break;
       this.#settle(call); // moves the head past it and past the settled calls behind it
-      call.onError(new RedisBucketError(`${call.what}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
+      call.onError(new RedisBucketError(`${nameOf(call.what)}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
     }
     if (this.#head < queue.length) {
       // A timer may fire a little before clock.now() reaches the deadline: at least 1 ms on.
@@ -154,7 +162,7 @@ export class TimedCalls {
   };
 }
 
-function failure(what: string, error: unknown): RedisBucketError {
+function failure(what: CallName, error: unknown): RedisBucketError {
   const message = error instanceof Error ? error.message : String(error);
-  return new RedisBucketError(`${what}: Redis call failed: ${message}`, { cause: error });
+  return new RedisBucketError(`${nameOf(what)}: Redis call failed: ${message}`, { cause: error });
 }

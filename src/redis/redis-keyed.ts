@@ -133,9 +133,9 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
    */
   delete(key: string): Promise<boolean> {
     try {
-      const { keys, what } = this.#target(key);
+      const target = this.#target(key);
       const client = this.#client as unknown as { del(key: string): Promise<number> };
-      return this.#limiter.run(() => client.del(keys[0]!), what, (n) => n === 1);
+      return this.#limiter.run(() => client.del(target.keys[0]!), target, (n) => n === 1);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -143,13 +143,25 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
 
   #target(key: string): RedisTarget {
     if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
-    const full = this.prefix + key;
-    return { keys: [full], limitArgs: this.#limitArgs, capacity: this.capacity, what: `RedisKeyedTokenBucket key ${JSON.stringify(full)}` };
+    return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity);
   }
 
   #onFailure(key: string): FailureAnswer {
     if (this.#fixed !== undefined) return this.#fixed;
     const fallback = this.#policy as KeyedAcquirable;
     return (n, maxWait, signal) => fallback.acquire(key, n, { maxWait, signal });
+  }
+}
+
+/** One client key's target; its name for errors is made only when an error needs it. */
+class KeyTarget implements RedisTarget {
+  constructor(
+    readonly keys: readonly [string],
+    readonly limitArgs: readonly string[],
+    readonly capacity: number,
+  ) {}
+
+  get what(): string {
+    return `RedisKeyedTokenBucket key ${JSON.stringify(this.keys[0])}`;
   }
 }

@@ -6,7 +6,7 @@
 import { RateLimitExceeded } from '../errors.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
-import { RedisBucketError, TimedCalls } from './redis-call.js';
+import { RedisBucketError, TimedCalls, type CallName } from './redis-call.js';
 import { REFUND_COMMAND, TAKE_COMMAND, TAKE_MANY_COMMAND, TAKE_ONE_COMMAND, callScript, defineScripts, type ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
@@ -32,7 +32,7 @@ export interface RedisTarget {
   readonly limitArgs: readonly string[];
   /** Largest request that can ever be served (smallest capacity on the chain). */
   readonly capacity: number;
-  /** Names the bucket in errors, e.g. `RedisTokenBucket "api:user:1"`. */
+  /** Names the bucket in errors, e.g. `RedisTokenBucket "api:user:1"` (read only for an error). */
   readonly what: string;
 }
 
@@ -82,11 +82,11 @@ export function limitArgs(limits: readonly { capacity: number; fillRate: number;
  */
 interface Batch {
   readonly t: RedisTarget;
-  readonly ns: number[];
-  readonly resolves: ((taken: boolean | Promise<boolean>) => void)[];
-  readonly rejects: ((error: unknown) => void)[];
-  readonly policies: FailureAnswer[];
+  /** Per request, in order: n, resolve, reject, failure policy (one array, as most batches hold one). */
+  readonly requests: unknown[];
 }
+type Resolve = (taken: boolean | Promise<boolean>) => void;
+type Reject = (error: unknown) => void;
 
 /** Runs the shared verbs against one client with one timeout. */
 export class RedisLimiter {
@@ -142,15 +142,12 @@ export class RedisLimiter {
     let batch = this.#batches.get(key);
     if (batch === undefined) {
       if (this.#batches.size === 0) process.nextTick(this.#flush);
-      batch = { t, ns: [], resolves: [], rejects: [], policies: [] };
+      batch = { t, requests: [] };
       this.#batches.set(key, batch);
     }
-    const b = batch;
+    const requests = batch.requests;
     return new Promise<boolean>((resolve, reject) => {
-      b.ns.push(n);
-      b.resolves.push(resolve);
-      b.rejects.push(reject);
-      b.policies.push(onFailure);
+      requests.push(n, resolve, reject, onFailure);
     });
   }
 
@@ -172,26 +169,32 @@ export class RedisLimiter {
     this.#sendBatch(batch);
   }
 
-  #sendBatch({ t, ns, resolves, rejects, policies }: Batch): void {
-    const count = ns.length;
-    const args: (string | number)[] = count === 1
-      ? [1, t.keys[0]!, String(ns[0]), '0', ...t.limitArgs]
-      : [1, t.keys[0]!, ...t.limitArgs, ...ns.map(String)];
-    const command = count === 1 ? TAKE_ONE_COMMAND : TAKE_MANY_COMMAND;
-    this.#calls.send(() => callScript(this.#client, command, args), t.what, (reply) => {
+  #sendBatch({ t, requests }: Batch): void {
+    const count = requests.length / 4;
+    let command: string;
+    let args: (string | number)[];
+    if (count === 1) {
+      command = TAKE_ONE_COMMAND;
+      args = [1, t.keys[0]!, String(requests[0]), '0', ...t.limitArgs];
+    } else {
+      command = TAKE_MANY_COMMAND;
+      args = [1, t.keys[0]!, ...t.limitArgs];
+      for (let i = 0; i < requests.length; i += 4) args.push(String(requests[i]));
+    }
+    this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
       let taken: string;
       try {
         taken = count === 1 ? (parseTake(reply, t)[0] === 1 ? '1' : '0') : parseTakeMany(reply, count, t);
       } catch (error) {
-        for (const reject of rejects) reject(error);
+        for (let i = 0; i < requests.length; i += 4) (requests[i + 2] as Reject)(error);
         return;
       }
-      for (let i = 0; i < count; i++) resolves[i]!(taken.charCodeAt(i) === 49); // '1'
+      for (let i = 0; i < count; i++) (requests[4 * i + 1] as Resolve)(taken.charCodeAt(i) === 49); // '1'
     }, (error) => {
-      for (let i = 0; i < count; i++) {
-        const policy = policies[i]!;
-        if (policy === 'throw') rejects[i]!(error);
-        else resolves[i]!(this.#fail(error, policy, ns[i]!, 0, undefined).then(returnTrue, falseIfRefused));
+      for (let i = 0; i < requests.length; i += 4) {
+        const policy = requests[i + 3] as FailureAnswer;
+        if (policy === 'throw') (requests[i + 2] as Reject)(error);
+        else (requests[i + 1] as Resolve)(this.#fail(error, policy, requests[i] as number, 0, undefined).then(returnTrue, falseIfRefused));
       }
     });
   }
@@ -247,11 +250,11 @@ export class RedisLimiter {
     const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
     if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
-    return this.#calls.script(this.#client, command, args, t.what, onReply, onFailure);
+    return this.#calls.script(this.#client, command, args, t, onReply, onFailure);
   }
 
   /** Runs another Redis call (`start`) with this limiter's timeout and errors. */
-  run<T>(start: () => Promise<unknown>, what: string, onReply: (reply: unknown) => T): Promise<T> {
+  run<T>(start: () => Promise<unknown>, what: CallName, onReply: (reply: unknown) => T): Promise<T> {
     return this.#calls.run(start, what, onReply);
   }
 
