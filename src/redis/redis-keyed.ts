@@ -135,7 +135,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     try {
       const target = this.#target(key);
       const client = this.#client as unknown as { del(key: string): Promise<number> };
-      return this.#limiter.run(() => client.del(target.keys[0]!), target, (n) => n === 1);
+      return this.#limiter.run(target, () => client.del(target.keys[0]!), (n) => n === 1);
     } catch (error) {
       return Promise.reject(error);
     }

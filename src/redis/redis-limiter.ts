@@ -6,7 +6,7 @@
 import { RateLimitExceeded } from '../errors.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
-import { RedisBucketError, TimedCalls, type CallName } from './redis-call.js';
+import { RedisBucketError, TimedCalls } from './redis-call.js';
 import { REFUND_COMMAND, TAKE_COMMAND, TAKE_MANY_COMMAND, TAKE_ONE_COMMAND, callScript, defineScripts, type ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
@@ -161,12 +161,18 @@ export class RedisLimiter {
     for (const batch of batches.values()) this.#sendBatch(batch);
   };
 
-  /** Sends the batch of `key` now, if there is one (a later command on the key must not pass it). */
-  #flushKey(key: string): void {
-    const batch = this.#batches.get(key);
-    if (batch === undefined) return;
-    this.#batches.delete(key);
-    this.#sendBatch(batch);
+  /**
+   * Sends the takes still gathering on the keys of `t` now, before another command on them:
+   * this process's commands reach a key in the order they were made.
+   */
+  #sendGatheredFirst(t: RedisTarget): void {
+    if (this.#batches.size === 0) return;
+    for (const key of t.keys) {
+      const batch = this.#batches.get(key);
+      if (batch === undefined) continue;
+      this.#batches.delete(key);
+      this.#sendBatch(batch);
+    }
   }
 
   #sendBatch({ t, requests }: Batch): void {
@@ -245,17 +251,17 @@ export class RedisLimiter {
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
-    // Takes of this tick still gathering go first: this process's commands reach a key in call order.
-    if (this.#batches.size !== 0) for (const key of t.keys) this.#flushKey(key);
+    this.#sendGatheredFirst(t);
     const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
     if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
     return this.#calls.script(this.#client, command, args, t, onReply, onFailure);
   }
 
-  /** Runs another Redis call (`start`) with this limiter's timeout and errors. */
-  run<T>(start: () => Promise<unknown>, what: CallName, onReply: (reply: unknown) => T): Promise<T> {
-    return this.#calls.run(start, what, onReply);
+  /** Runs another Redis call (`start`) on the keys of `t`, with this limiter's timeout and errors. */
+  run<T>(t: RedisTarget, start: () => Promise<unknown>, onReply: (reply: unknown) => T): Promise<T> {
+    this.#sendGatheredFirst(t);
+    return this.#calls.run(start, t, onReply);
   }
 
   /** Applies the failure policy to a {@link RedisBucketError}; other errors pass through. */

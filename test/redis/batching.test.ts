@@ -69,6 +69,15 @@ describeRedis('RedisTokenBucket: concurrent consume() calls share a script call'
     expect(await third).toBe(true);
   });
 
+  it('a delete made after a consume in the same tick comes after it', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('kd')}:`, capacity: 2, fillRate: 0.001 });
+    const taken = keyed.consume('a', 2);
+    const deleted = keyed.delete('a');
+    expect(await taken).toBe(true);
+    expect(await deleted).toBe(true); // the consume had written the key
+    expect(await keyed.consume('a', 2)).toBe(true); // a new bucket
+  });
+
   it('the keyed limiter gathers per key; keys never share a call (each is its own Cluster slot)', async () => {
     const prefix = `${uniqueKey('kb')}:`;
     const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 0.001 });
