@@ -95,6 +95,24 @@ describe('TimedCalls', () => {
     await new Promise((r) => setTimeout(r, 5));
   });
 
+  it('a call started by a timed-out call\'s error handler gets its own deadline, still on one timer', async () => {
+    const before = liveTimers();
+    const calls = new TimedCalls(30);
+    const first = manual();
+    const second = manual();
+    let timersAfterExpiry = -1;
+    const retried = new Promise((resolve) => {
+      calls.send(first.start, 'first', () => {}, () => {
+        calls.send(second.start, 'second', () => {}, resolve); // a retry, as a fallback might do
+        queueMicrotask(() => (timersAfterExpiry = liveTimers()));
+      });
+    });
+    const error = (await retried) as RedisBucketError;
+    expect(error.message).toBe('second: no answer from Redis within 30 ms (timeout)');
+    expect(timersAfterExpiry).toBe(before + 1);
+    expect(liveTimers()).toBe(before);
+  });
+
   it('one timer however many calls are pending, and it holds the process open only while one is', async () => {
     const before = liveTimers();
     const calls = new TimedCalls(10_000);

@@ -156,6 +156,8 @@ export class TimedCalls {
       call.onError(new RedisBucketError(`${nameOf(call.what)}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
     }
     if (this.#head < queue.length) {
+      // An onError above may have started a call, and with it a timer: one timer, for the head.
+      if (this.#timer !== undefined) clearTimeout(this.#timer);
       // A timer may fire a little before clock.now() reaches the deadline: at least 1 ms on.
       this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(queue[this.#head]!.at - now)));
     }
