@@ -22,7 +22,7 @@ export class RedisBucketError extends Error {
  * What a call is about, for its errors: the text itself, or an object whose `what` is read only
  * if an error needs it (a keyed bucket's name is made per key, and most calls never need it).
  */
-export type CallName = string | { readonly what: string };
+type CallName = string | { readonly what: string };
 
 const nameOf = (name: CallName): string => (typeof name === 'string' ? name : name.what);
 
