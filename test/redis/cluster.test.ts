@@ -57,6 +57,15 @@ describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
     for (let i = 0; i < 20; i++) expect(await keyed.consume(`u${i}`)).toBe(false);
   });
 
+  it('gathers concurrent calls per key, each key\'s calls sent to the node that owns it', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: 'many:', capacity: 3, fillRate: 0.01 });
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const answers = await Promise.all(keys.flatMap((k) => [1, 2, 3, 4].map(() => keyed.consume(k))));
+    expect(answers).toEqual(keys.flatMap(() => [true, true, true, false]));
+    const slots = await Promise.all(keys.map((k) => redis.cluster('KEYSLOT', `many:${k}`)));
+    expect(new Set(slots).size).toBeGreaterThan(1);
+  });
+
   it('runs examples/redis-cluster.ts', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis-cluster.ts'], {
       cwd: new URL('../../', import.meta.url),
