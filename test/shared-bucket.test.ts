@@ -133,11 +133,13 @@ describe('SharedTokenBucket', () => {
 
   it('a blocking consume sleeps this thread (real time) and refuses to sleep on a ManualClock', () => {
     const b = new SharedTokenBucket({ capacity: 1, fillRate: 50 });
+    const t0 = performance.now(); // before the first take: the refill after it counts from then
     expect(b.consume()).toBe(true);
-    const t0 = performance.now();
     expect(b.consume(1, { block: true })).toBe(true);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(15); // 20 ms of refill, wide margin
-    expect(b.consume(1, { block: true, maxWait: 1 })).toBe(false);
+    const slow = new SharedTokenBucket({ capacity: 1, fillRate: 0.001 });
+    expect(slow.consume()).toBe(true);
+    expect(slow.consume(1, { block: true, maxWait: 1 })).toBe(false); // the next token is 1000 s away
     const manual = new SharedTokenBucket({ capacity: 1, fillRate: 1, initialTokens: 0, clock: new ManualClock() });
     expect(() => manual.consume(1, { block: true })).toThrow(/ManualClock/);
     expect(manual.tokens).toBe(0);
