@@ -88,6 +88,14 @@ interface Batch {
 type Resolve = (taken: boolean | Promise<boolean>) => void;
 type Reject = (error: unknown) => void;
 
+/** A target the lean scripts serve: one key with one limit. */
+const isOneKeyOneLimit = (t: RedisTarget): boolean => t.keys.length === 1 && t.limitArgs[0] === '1';
+
+/** Arguments of the take and refund scripts: key count, keys, n, maxWait, the limits of each key. */
+function takeArgs(t: RedisTarget, n: number, maxWait: number): (string | number)[] {
+  return [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
+}
+
 /** Runs the shared verbs against one client with one timeout. */
 export class RedisLimiter {
   readonly #client: ScriptClient;
@@ -131,12 +139,8 @@ export class RedisLimiter {
    * in call order, exactly as separate calls).
    */
   #tryTake(t: RedisTarget, n: number, onFailure: FailureAnswer): Promise<boolean> {
-    if (n === 0 || t.keys.length !== 1 || t.limitArgs[0] !== '1') {
-      return this.#call(
-        TAKE_COMMAND, t, n, 0,
-        (reply) => parseTake(reply, t)[0] === 1,
-        onFailure === 'throw' ? undefined : (error) => this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused),
-      );
+    if (n === 0 || !isOneKeyOneLimit(t)) {
+      return this.#call(TAKE_COMMAND, t, n, 0, (reply) => parseTake(reply, t)[0] === 1, (error) => this.#failTake(error, onFailure, n));
     }
     const key = t.keys[0]!;
     let batch = this.#batches.get(key);
@@ -181,7 +185,7 @@ export class RedisLimiter {
     let args: (string | number)[];
     if (count === 1) {
       command = TAKE_ONE_COMMAND;
-      args = [1, t.keys[0]!, String(requests[0]), '0', ...t.limitArgs];
+      args = takeArgs(t, requests[0] as number, 0);
     } else {
       command = TAKE_MANY_COMMAND;
       args = [1, t.keys[0]!, ...t.limitArgs];
@@ -198,9 +202,7 @@ export class RedisLimiter {
       for (let i = 0; i < count; i++) (requests[4 * i + 1] as Resolve)(taken.charCodeAt(i) === 49); // '1'
     }, (error) => {
       for (let i = 0; i < requests.length; i += 4) {
-        const policy = requests[i + 3] as FailureAnswer;
-        if (policy === 'throw') (requests[i + 2] as Reject)(error);
-        else (requests[i + 1] as Resolve)(this.#fail(error, policy, requests[i] as number, 0, undefined).then(returnTrue, falseIfRefused));
+        (requests[i + 1] as Resolve)(this.#failTake(error, requests[i + 3] as FailureAnswer, requests[i] as number));
       }
     });
   }
@@ -252,16 +254,20 @@ export class RedisLimiter {
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
   ): Promise<T> {
     this.#sendGatheredFirst(t);
-    const args: (string | number)[] = [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
-    if (command === TAKE_COMMAND && t.keys.length === 1 && t.limitArgs[0] === '1') command = TAKE_ONE_COMMAND;
-    return this.#calls.script(this.#client, command, args, t, onReply, onFailure);
+    if (command === TAKE_COMMAND && isOneKeyOneLimit(t)) command = TAKE_ONE_COMMAND;
+    return this.#calls.script(this.#client, command, takeArgs(t, n, maxWait), t, onReply, onFailure);
   }
 
   /** Runs another Redis call (`start`) on the keys of `t`, with this limiter's timeout and errors. */
   run<T>(t: RedisTarget, start: () => Promise<unknown>, onReply: (reply: unknown) => T): Promise<T> {
     this.#sendGatheredFirst(t);
     return this.#calls.run(start, t, onReply);
+  }
+
+  /** The answer to a take that did not wait when Redis failed: what the policy says, as a boolean. */
+  #failTake(error: unknown, onFailure: FailureAnswer, n: number): Promise<boolean> {
+    return this.#fail(error, onFailure, n, 0, undefined).then(returnTrue, falseIfRefused);
   }
 
   /** Applies the failure policy to a {@link RedisBucketError}; other errors pass through. */
