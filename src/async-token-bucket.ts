@@ -1,5 +1,5 @@
 import { RateLimitExceeded } from './errors.js';
-import { LocalBucket, acquireOptions, type AcquireOptions } from './local-bucket.js';
+import { LocalBucket, acquireOptions, takeNow, type AcquireOptions } from './local-bucket.js';
 import * as check from './validate.js';
 
 /** Options of {@link AsyncTokenBucket.consume}. */
@@ -27,7 +27,7 @@ export class AsyncTokenBucket extends LocalBucket {
       check.boolean('block', block, false);
       const { signal } = acquireOptions(waitOptions);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      if (!block) return Promise.resolve(n <= this.capacity && this.tryTake(n));
+      if (!block) return Promise.resolve(n <= this.capacity && takeNow(this, n));
       return this.acquire(n, waitOptions).then(returnTrue, falseIfRefused);
     } catch (error) {
       return Promise.reject(error);

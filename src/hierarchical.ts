@@ -13,7 +13,9 @@ import {
 } from './local-bucket.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
-import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+import { markKind } from './kinds.js';
+import { lockFields } from './readonly.js';
+import { WaiterQueue } from './waiter-queue.js';
 
 /** Options of {@link HierarchicalTokenBucket}. */
 export interface HierarchicalTokenBucketOptions {
@@ -38,15 +40,14 @@ const KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'name', 'parent'
  * all or nothing. Each bucket keeps its own FIFO of waiters; siblings never queue behind each
  * other, they only wait for tokens their shared ancestors really lack.
  */
-export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
+export class HierarchicalTokenBucket implements AcquirableBucket {
   readonly name: string | undefined;
   readonly parent: HierarchicalTokenBucket | undefined;
   /** Most tokens this level holds. */
   readonly capacity: number;
   /** Refill rate of this level in tokens per second. */
   readonly fillRate: number;
-  /** @internal */
-  readonly clock: Clock;
+  readonly #clock: Clock;
   readonly #perMs: number;
   #level: number;
   #last: number;
@@ -69,24 +70,25 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
     if (parent !== undefined && !(parent instanceof HierarchicalTokenBucket)) {
       throw new TypeError('parent must be a HierarchicalTokenBucket (or undefined for a root)');
     }
-    const clock = o.clock === undefined ? parent?.clock : checkClock('clock', o.clock);
-    if (parent !== undefined && clock !== parent.clock) {
+    const clock = o.clock === undefined ? (parent === undefined ? undefined : parent.#clock) : checkClock('clock', o.clock);
+    if (parent !== undefined && clock !== parent.#clock) {
       throw new TypeError('clock must be the same as the parent\'s (omit it to use the parent\'s clock)');
     }
     this.name = o.name;
     this.parent = parent;
     this.capacity = capacity;
     this.fillRate = fillRate;
-    this.clock = clock ?? checkClock('clock', undefined);
+    this.#clock = clock ?? checkClock('clock', undefined);
     this.#perMs = perMillisecond(fillRate);
     this.#level = initialTokens;
-    this.#last = this.clock.now();
+    this.#last = this.#clock.now();
     this.#chain = parent === undefined ? [this] : [this, ...parent.#chain];
     this.#fits = parent === undefined ? capacity : Math.min(capacity, parent.#fits);
     if (parent !== undefined) {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);
     }
+    lockFields<HierarchicalTokenBucket>(this, ['name', 'parent', 'capacity', 'fillRate']);
   }
 
   /** Buckets whose parent is this one, in creation order. */
@@ -94,16 +96,20 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
     return this.#childrenView;
   }
 
-  /** Tokens this level holds now, after refill (never below 0). */
+  /**
+   * Tokens this level holds now, after refill. Never above capacity; below 0 only by the float
+   * hair a take within rounding slack leaves (kept, so that such hairs cannot add up).
+   */
   get tokens(): number {
-    return this.#refill(this.clock.now());
+    return this.#refill(this.#clock.now());
   }
 
   /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */
   timeUntil(n = 1): number {
     check.tokens(n);
     if (n > this.capacity) return Infinity;
-    return waitFor(this.#refill(this.clock.now()), n, this.#perMs);
+    const now = this.#clock.now();
+    return waitFor(this.#refill(now), n, this.#perMs, now);
   }
 
   /**
@@ -118,17 +124,17 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
       if (block) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
       return false;
     }
-    const now = this.clock.now();
+    const now = this.#clock.now();
     this.#queue?.pump(now);
     const queued = n > 0 && (this.#queue?.size ?? 0) > 0;
     if (!queued && this.#take(n, now)) return true;
     if (!block) return false;
     const wait = this.#chainWait(n + this.#owed(), now);
     if (wait === Infinity || wait > maxWait) return false;
-    if (isManual(this.clock)) throw manualClockSleep();
+    if (isManual(this.#clock)) throw manualClockSleep();
     // The thread is ours while it sleeps: serve the queued waiters as they come due, then us.
     for (;;) {
-      const at = this.clock.now();
+      const at = this.#clock.now();
       this.#queue?.pump(at);
       if ((this.#queue?.size ?? 0) === 0 && this.#take(n, at)) return true;
       sleepSync(Math.max(1, this.#chainWait(n + this.#owed(), at)));
@@ -146,12 +152,13 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
       const { maxWait, signal } = acquireOptions(options);
       if (n > this.#fits) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const now = this.clock.now();
+      if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
+      const now = this.#clock.now();
       this.#queue?.pump(now);
       if ((this.#queue?.size ?? 0) === 0 && this.#take(n, now)) return Promise.resolve();
       const wait = this.#chainWait(n + this.#owed(), now);
       if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
-      this.#queue ??= new WaiterQueue(this);
+      this.#queue ??= this.#newQueue();
       return this.#queue.enqueue(n, now + maxWait, signal);
     } catch (error) {
       return Promise.reject(error);
@@ -167,7 +174,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
   #chainWait(n: number, now: number): number {
     let wait = 0;
     for (const b of this.#chain) {
-      const w = waitFor(b.#refill(now), n, b.#perMs);
+      const w = waitFor(b.#refill(now), n, b.#perMs, now);
       if (w > wait) wait = w;
     }
     return wait;
@@ -176,8 +183,10 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
   /** All or nothing: checks every level first, then commits. */
   #take(n: number, now: number): boolean {
     const chain = this.#chain;
-    for (const b of chain) if (!covers(b.#refill(now), n)) return false;
-    for (const b of chain) b.#level = Math.max(0, b.#level - n);
+    for (const b of chain) if (!covers(b.#refill(now), n, b.#perMs, now)) return false;
+    // A take within the float slack leaves a hair of debt, as on every other kind: clamping it
+    // to 0 would let a run of tiny takes each pass on the same slack.
+    for (const b of chain) b.#level -= n;
     return true;
   }
 
@@ -190,14 +199,19 @@ export class HierarchicalTokenBucket implements AcquirableBucket, QueueHost {
     return this.#level;
   }
 
-  /** @internal QueueHost: the head waiter takes its tokens when every level has them. */
-  serve(n: number, now: number): number {
-    return this.#take(n, now) ? 0 : Math.max(this.#chainWait(n, now), Number.MIN_VALUE);
+  #newQueue(): WaiterQueue {
+    return new WaiterQueue({
+      clock: this.#clock,
+      // The head waiter takes its tokens when every level has them (covers and waitFor agree, so
+      // a take that fails always comes with a wait the clock can reach).
+      serve: (n, now) => (this.#take(n, now) ? 0 : this.#chainWait(n, now)),
+      // Waiters here hold nothing while they wait.
+      release: () => {},
+    });
   }
-
-  /** @internal QueueHost: waiters here hold nothing while they wait. */
-  release(): void {}
 }
+
+markKind(HierarchicalTokenBucket, 'single');
 
 const NON_BLOCKING = { block: false, maxWait: Infinity } as const;
 

@@ -13,6 +13,8 @@ import {
   type Limit,
   type TokenBucketOptions,
 } from './local-bucket.js';
+import { markKind } from './kinds.js';
+import { lockFields } from './readonly.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
 import { WaiterQueue, type QueueHost } from './waiter-queue.js';
@@ -120,6 +122,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     this.#resetWhenFull = limits.some((l) => l.initialTokens < l.capacity);
     this.#lru = this.maxKeys !== Infinity;
     this.#state = new Float64Array(64 * this.#stride);
+    lockFields<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'maxKeys']);
   }
 
   /** Keys remembered now (buckets not yet known to be full, or not yet swept). */
@@ -150,11 +153,11 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const s = this.#state;
     if (this.#count === 1) {
       const level = s[base + 1]!;
-      if (!covers(level, n)) return false;
+      if (!covers(level, n, this.#perMs[0]!, now)) return false;
       s[base + 1] = level - n;
       return true;
     }
-    if (this.#wait(base, n, 0) > 0) return false;
+    if (this.#wait(base, n, 0, now) > 0) return false;
     this.#add(base, -n);
     return true;
   }
@@ -186,10 +189,10 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const slot = this.#slots.get(key);
     if (slot === undefined) {
       let wait = 0;
-      for (let i = 0; i < this.#count; i++) wait = Math.max(wait, waitFor(this.#initial[i]!, n, this.#perMs[i]!));
+      for (let i = 0; i < this.#count; i++) wait = Math.max(wait, waitFor(this.#initial[i]!, n, this.#perMs[i]!, now));
       return wait;
     }
-    return this.#wait(this.#refill(slot, now), n, 0);
+    return this.#wait(this.#refill(slot, now), n, 0, now);
   }
 
   /**
@@ -236,7 +239,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (host !== undefined && host.queue.size > 0) host.queue.pump(now);
     const base = this.#refill(slot, now);
-    const wait = this.#wait(base, n, 0);
+    const wait = this.#wait(base, n, 0, now);
     if (wait === 0) {
       this.#add(base, -n);
       return Promise.resolve();
@@ -257,7 +260,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     if (n === 0) return true;
     if (slot < 0) return false;
     const base = this.#refill(slot, now);
-    const wait = this.#wait(base, n, 0);
+    const wait = this.#wait(base, n, 0, now);
     if (wait === Infinity || wait > maxWait) return false;
     if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
     this.#add(base, -n);
@@ -331,7 +334,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   /** When every key has waiters: the time until the first of them has served all of its own. */
   #noRoomWait(now: number): number {
     let soonest = Infinity;
-    for (const slot of this.#slots.values()) soonest = Math.min(soonest, this.#wait(this.#refill(slot, now), 0, 0));
+    for (const slot of this.#slots.values()) soonest = Math.min(soonest, this.#wait(this.#refill(slot, now), 0, 0, now));
     return soonest;
   }
 
@@ -374,10 +377,10 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   }
 
   /** Longest wait over every limit until its level plus `extra` covers `n` (0 if it does now). */
-  #wait(base: number, n: number, extra: number): number {
+  #wait(base: number, n: number, extra: number, now: number): number {
     let wait = 0;
     for (let i = 0; i < this.#count; i++) {
-      const w = waitFor(this.#state[base + 1 + i]! + extra, n, this.#perMs[i]!);
+      const w = waitFor(this.#state[base + 1 + i]! + extra, n, this.#perMs[i]!, now);
       if (w > wait) wait = w;
     }
     return wait;
@@ -396,13 +399,15 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       queue: undefined as unknown as WaiterQueue,
       // Queued reservations are already out of the levels: the head is served once a level
       // plus what the queue holds covers it.
-      serve: (n, now) => this.#wait(this.#refill(slot, now), n, host.queue.owed),
+      serve: (n, now) => this.#wait(this.#refill(slot, now), n, host.queue.owed, now),
       release: (n) => this.#add(this.#refill(slot, this.#clock.now()), n),
     };
     (host as { queue: WaiterQueue }).queue = new WaiterQueue(host);
     return host;
   }
 }
+
+markKind(KeyedTokenBucket, 'keyed');
 
 const NO_LIMIT = { maxWait: Infinity, signal: undefined } as const;
 

@@ -2,7 +2,9 @@ import { defaultClock, isManual, type Clock } from './clock.js';
 import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import * as check from './validate.js';
-import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+import { markKind } from './kinds.js';
+import { lockFields } from './readonly.js';
+import { WaiterQueue } from './waiter-queue.js';
 
 /** One rate limit: a burst size and a refill rate. */
 export interface Limit {
@@ -80,10 +82,16 @@ interface ExtraLimit {
 }
 const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
 
+/** Checks a `clock` option, and that it reads as a number: a NaN clock would never refill. */
 export function checkClock(name: string, value: unknown): Clock {
   if (value === undefined) return defaultClock();
   if (typeof value !== 'object' || value === null || typeof (value as Clock).now !== 'function') {
     throw new TypeError(`${name} must be an object with a now() method returning milliseconds`);
+  }
+  const reading: unknown = (value as Clock).now();
+  if (typeof reading !== 'number' || !Number.isFinite(reading)) {
+    throw new TypeError(`${name}.now() must return a finite number of milliseconds, got ${
+      typeof reading === 'number' ? String(reading) : typeof reading}`);
   }
   return value as Clock;
 }
@@ -105,6 +113,17 @@ export function acquireOptions(value: unknown): { maxWait: number; signal: Abort
   };
 }
 
+// The verbs' internals, reachable only from this library's own modules (set in the class's static block).
+
+/** Takes `n` tokens (n <= capacity) from `bucket` if they are all there now; never waits. */
+export let takeNow: (bucket: LocalBucket, n: number) => boolean;
+
+/**
+ * The blocking form of a synchronous consume: reserves `n` and sleeps the thread until they are
+ * earned; `false` at once if that would take longer than `maxWait`.
+ */
+export let takeBlocking: (bucket: LocalBucket, n: number, maxWait: number, sleep: (ms: number) => void) => boolean;
+
 /**
  * State and verbs shared by {@link TokenBucket} and {@link AsyncTokenBucket}.
  *
@@ -112,15 +131,14 @@ export function acquireOptions(value: unknown): { maxWait: number; signal: Abort
  * as in Go's x/time/rate: time keeps earning tokens for them even while their timer is late,
  * and a later request sees the debt and cannot overtake them.
  */
-export abstract class LocalBucket implements AcquirableBucket, QueueHost {
+export abstract class LocalBucket implements AcquirableBucket {
   /** Most tokens the bucket holds; with several limits, the smallest capacity (the largest request that can pass). */
   readonly capacity: number;
   /** Refill rate in tokens per second; with several limits, the slowest (the long-run rate). */
   readonly fillRate: number;
   /** The limits this bucket enforces, as configured. */
   readonly limits: readonly Readonly<Limit>[];
-  /** @internal */
-  readonly clock: Clock;
+  readonly #clock: Clock;
   // The first limit lives in plain fields so a single-limit bucket is a few loads and a compare.
   readonly #capacity: number;
   readonly #perMs: number;
@@ -134,8 +152,8 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
     check.knownKeys('options', o, BUCKET_KEYS);
     const limits = checkLimits(o);
-    this.clock = checkClock('clock', o.clock);
-    const now = this.clock.now();
+    this.#clock = checkClock('clock', o.clock);
+    const now = this.#clock.now();
     const [first, ...rest] = limits as [check.LimitShape, ...check.LimitShape[]];
     this.limits = frozenLimits(limits);
     this.capacity = Math.min(...limits.map((l) => l.capacity));
@@ -147,6 +165,12 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     this.#extra = rest.length === 0 ? undefined : rest.map((l) => ({
       capacity: l.capacity, perMs: perMillisecond(l.fillRate), level: l.initialTokens, last: now,
     }));
+    lockFields<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
+  }
+
+  static {
+    takeNow = (bucket, n) => bucket.#tryTake(n);
+    takeBlocking = (bucket, n, maxWait, sleep) => bucket.#blockingTake(n, maxWait, sleep);
   }
 
   /**
@@ -154,7 +178,7 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
    * queued waiters hold reservations; never above capacity.
    */
   get tokens(): number {
-    const now = this.clock.now();
+    const now = this.#clock.now();
     let level = this.#refill(now);
     if (this.#extra !== undefined) for (const l of this.#extra) level = Math.min(level, refillExtra(l, now));
     return level;
@@ -164,7 +188,7 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
   timeUntil(n = 1): number {
     check.tokens(n);
     if (n > this.capacity) return Infinity;
-    return this.#wait(n, 0, this.clock.now());
+    return this.#wait(n, 0, this.#clock.now());
   }
 
   /**
@@ -185,7 +209,8 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     const { maxWait, signal } = options === undefined ? NO_WAIT_LIMIT : acquireOptions(options);
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
-    const now = this.clock.now();
+    if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
+    const now = this.#clock.now();
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
     const wait = this.#wait(n, 0, now);
@@ -195,15 +220,30 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     }
     if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
     this.#add(-n);
-    this.#queue ??= new WaiterQueue(this);
+    this.#queue ??= this.#newQueue();
     return this.#queue.enqueue(n, Infinity, signal);
   }
 
+  #newQueue(): WaiterQueue {
+    const queue: WaiterQueue = new WaiterQueue({
+      clock: this.#clock,
+      // Every queued reservation is already taken out of the levels: the head's tokens are
+      // earned once a level plus what the queue holds covers it.
+      serve: (n, now) => this.#wait(n, queue.owed, now),
+      // An aborted waiter's reservation goes back to the bucket (every limit refilled to now first).
+      release: (n) => {
+        this.#wait(0, 0, this.#clock.now());
+        this.#add(n);
+      },
+    });
+    return queue;
+  }
+
   /** Takes `n` tokens (n <= capacity) if they are all there now; never waits. */
-  protected tryTake(n: number): boolean {
+  #tryTake(n: number): boolean {
     // Taking nothing always succeeds, even while waiters' reservations hold the level below 0.
     if (n === 0) return true;
-    const now = this.clock.now();
+    const now = this.#clock.now();
     if (this.#extra === undefined) {
       // The hot path of every consume: #refill written out, so each field is loaded once and
       // stored once.
@@ -213,7 +253,7 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
         this.#last = now;
         level = refill(level, last, now, this.#capacity, this.#perMs);
       }
-      if (!covers(level, n)) {
+      if (!covers(level, n, this.#perMs, now)) {
         this.#level = level;
         return false;
       }
@@ -229,11 +269,12 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
    * Blocking form of consume: reserves `n` and sleeps the thread until they are earned.
    * Returns false at once if that would take longer than `maxWait`.
    */
-  protected blockingTake(n: number, maxWait: number, sleep: (ms: number) => void): boolean {
+  #blockingTake(n: number, maxWait: number, sleep: (ms: number) => void): boolean {
     if (n > this.capacity) throw neverFits(n, this.capacity);
-    const wait = this.#wait(n, 0, this.clock.now());
+    if (n === 0) return true;
+    const wait = this.#wait(n, 0, this.#clock.now());
     if (wait === Infinity || wait > maxWait) return false;
-    if (wait > 0 && isManual(this.clock)) throw manualClockSleep();
+    if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
     this.#add(-n);
     sleep(wait);
     return true;
@@ -250,10 +291,10 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
 
   /** Longest wait over every limit until `level + extra` covers `n` (0 if it does now). */
   #wait(n: number, extra: number, now: number): number {
-    let wait = waitFor(this.#refill(now) + extra, n, this.#perMs);
+    let wait = waitFor(this.#refill(now) + extra, n, this.#perMs, now);
     if (this.#extra !== undefined) {
       for (const l of this.#extra) {
-        const w = waitFor(refillExtra(l, now) + extra, n, l.perMs);
+        const w = waitFor(refillExtra(l, now) + extra, n, l.perMs, now);
         if (w > wait) wait = w;
       }
     }
@@ -266,20 +307,10 @@ export abstract class LocalBucket implements AcquirableBucket, QueueHost {
     this.#level = level > this.#capacity ? this.#capacity : level;
     if (this.#extra !== undefined) for (const l of this.#extra) l.level = Math.min(l.capacity, l.level + delta);
   }
-
-  /** @internal QueueHost: the head waiter's tokens are reserved already; it is served once they are earned. */
-  serve(n: number, now: number): number {
-    // Every queued reservation is already taken out of the levels: the head's tokens are
-    // earned once a level plus what the queue holds covers it.
-    return this.#wait(n, this.#queue!.owed, now);
-  }
-
-  /** @internal QueueHost: an aborted waiter's reservation goes back to the bucket. */
-  release(n: number): void {
-    this.#wait(0, 0, this.clock.now()); // refill every limit to now before adding
-    this.#add(n);
-  }
 }
+
+
+markKind(LocalBucket, 'single');
 
 // Buckets made one after another with the same limits (one per user, say) share one frozen
 // list: ~100 heap bytes less per bucket. The checked limits are fresh objects of one shape, so

@@ -1,4 +1,5 @@
 import { AsyncTokenBucket } from './async-token-bucket.js';
+import { kindOf } from './kinds.js';
 import { neverFits, type AcquirableBucket } from './local-bucket.js';
 import * as check from './validate.js';
 
@@ -59,6 +60,9 @@ export function rateLimit(options: RateLimitOptions): RateLimitDecorator {
     const bucket = o.bucket;
     if (typeof bucket !== 'object' || bucket === null || typeof bucket.acquire !== 'function') {
       throw new TypeError('rateLimit: bucket must be a bucket of this library (an object with acquire())');
+    }
+    if (kindOf(bucket) === 'keyed') {
+      throw new TypeError('rateLimit: bucket must be a single bucket, not a keyed limiter (its acquire takes a key first); wrap it yourself: (...args) => keyed.acquire(keyOf(...args)).then(() => fn(...args))');
     }
     if (tokens > bucket.capacity) throw neverFits(tokens, bucket.capacity, 'capacity (tokens per call)');
     makeBucket = () => bucket;

@@ -1,3 +1,6 @@
+import { offAbort, onAbort } from './abort.js';
+import { markKind } from './kinds.js';
+import { lockFields } from './readonly.js';
 import { isManual, schedule, type Clock, type ClockTimer } from './clock.js';
 import { perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
@@ -174,6 +177,7 @@ export class SharedTokenBucket implements AcquirableBucket {
     this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
+    lockFields<SharedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'handle']);
   }
 
   /**
@@ -296,7 +300,7 @@ export class SharedTokenBucket implements AcquirableBucket {
     const waiter: Waiter = { n, at, resolve, reject, signal, onAbort: undefined };
     if (signal !== undefined) {
       waiter.onAbort = () => this.#cancel(waiter, signal.reason);
-      signal.addEventListener('abort', waiter.onAbort, { once: true });
+      onAbort(signal, waiter.onAbort);
     }
     this.#waiters.push(waiter);
     this.#owed += n;
@@ -361,7 +365,7 @@ export class SharedTokenBucket implements AcquirableBucket {
   #settle(waiter: Waiter): (() => void) | undefined {
     const resolve = waiter.resolve;
     waiter.resolve = undefined;
-    if (waiter.onAbort !== undefined) waiter.signal!.removeEventListener('abort', waiter.onAbort);
+    if (waiter.onAbort !== undefined) offAbort(waiter.signal!, waiter.onAbort);
     waiter.signal = undefined;
     waiter.onAbort = undefined;
     return resolve;
@@ -386,8 +390,9 @@ export class SharedTokenBucket implements AcquirableBucket {
   /** Longest wait over every limit until its level plus `extra` covers `n` (0 if all do now). */
   #wait(n: number, extra = 0): number {
     let wait = 0;
+    const now = this.#f[LAST]!; // every caller refilled to its reading first: the clock's magnitude
     for (let i = 0; i < this.#count; i++) {
-      const w = waitFor(this.#level(i) + extra, n, this.#perMs[i]!);
+      const w = waitFor(this.#level(i) + extra, n, this.#perMs[i]!, now);
       if (w > wait) wait = w;
     }
     return wait;
@@ -421,6 +426,8 @@ export class SharedTokenBucket implements AcquirableBucket {
     }
   }
 }
+
+markKind(SharedTokenBucket, 'single');
 
 const NO_LIMIT = { maxWait: Infinity, signal: undefined } as const;
 const NO_BLOCK = { block: false, maxWait: 0 } as const;

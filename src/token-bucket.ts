@@ -1,4 +1,4 @@
-import { LocalBucket, consumeOptions, type ConsumeOptions } from './local-bucket.js';
+import { LocalBucket, consumeOptions, takeBlocking, takeNow, type ConsumeOptions } from './local-bucket.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
 
@@ -21,9 +21,9 @@ export class TokenBucket extends LocalBucket {
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
-    if (options === undefined) return n <= this.capacity && this.tryTake(n);
+    if (options === undefined) return n <= this.capacity && takeNow(this, n);
     const { block, maxWait } = consumeOptions(options);
-    if (!block) return n <= this.capacity && this.tryTake(n);
-    return this.blockingTake(n, maxWait, sleepSync);
+    if (!block) return n <= this.capacity && takeNow(this, n);
+    return takeBlocking(this, n, maxWait, sleepSync);
   }
 }

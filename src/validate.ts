@@ -1,10 +1,12 @@
 // Option checking shared by every bucket kind. Messages name the option and the value so a
 // user can act on them ("capacity must be a finite number > 0, got -1").
 
-function show(value: unknown): string {
+/** A value as an error message shows it (strings quoted, BigInts with their n, objects by kind). */
+export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'symbol') return 'a symbol';
   if (Array.isArray(value)) return 'an array';
   if (value === null) return 'null';
   if (typeof value === 'object') return 'an object';

@@ -1,3 +1,4 @@
+import { offAbort, onAbort } from './abort.js';
 import { schedule, type Clock, type ClockTimer } from './clock.js';
 import { RateLimitExceeded } from './errors.js';
 
@@ -91,7 +92,7 @@ export class WaiterQueue {
       const rare: RareParts = { deadline, signal, onAbort: undefined };
       if (signal !== undefined) {
         rare.onAbort = () => this.#cancel(seq, signal.reason);
-        signal.addEventListener('abort', rare.onAbort, { once: true });
+        onAbort(signal, rare.onAbort);
       }
       (this.#rare ??= new Map()).set(seq, rare);
     }
@@ -156,7 +157,7 @@ export class WaiterQueue {
     const rare = this.#rare?.get(seq);
     if (rare !== undefined) {
       this.#rare!.delete(seq);
-      if (rare.onAbort !== undefined) rare.signal!.removeEventListener('abort', rare.onAbort);
+      if (rare.onAbort !== undefined) offAbort(rare.signal!, rare.onAbort);
     }
     if (index === this.#head) this.#head++;
     // Keep the columns from holding thousands of served slots.

@@ -98,13 +98,14 @@ const asyncScenario = limitArb
   .chain((limit) => fc.tuple(fc.constant(limit), fc.array(asyncOpArb(limit.capacity), { maxLength: 40 })));
 
 describe('AsyncTokenBucket invariants (waiters, aborts)', () => {
-  it('serves acquires in request order (skipping aborted ones), never exceeds capacity, and admits at most the rate', async () => {
+  it('serves acquires in request order (skipping aborted ones and zero-token ones, always served at once), never exceeds capacity, and admits at most the rate', async () => {
     await fc.assert(
       fc.asyncProperty(asyncScenario, async ([limit, ops]) => {
         const clock = new ManualClock();
         const bucket = new AsyncTokenBucket({ ...limit, clock });
         const served: number[] = [];
         const aborted = new Set<number>();
+        const free = new Set<number>(); // acquire(0): nothing to wait for, so nobody to wait behind
         const controllers: AbortController[] = [];
         const settled: Promise<unknown>[] = [];
         let admitted = 0;
@@ -118,10 +119,11 @@ describe('AsyncTokenBucket invariants (waiters, aborts)', () => {
             const id = controllers.length;
             const ctl = new AbortController();
             controllers.push(ctl);
+            if (op.n === 0) free.add(id);
             settled.push(
               bucket.acquire(op.n, { signal: ctl.signal }).then(
                 () => {
-                  served.push(id);
+                  if (!free.has(id)) served.push(id);
                   admitted += op.n;
                 },
                 (error: unknown) => {
@@ -144,8 +146,8 @@ describe('AsyncTokenBucket invariants (waiters, aborts)', () => {
         clock.advance(1e7);
         await Promise.all(settled);
         check();
-        expect(served.length + aborted.size).toBe(controllers.length);
-        const expected = controllers.map((_, i) => i).filter((i) => !aborted.has(i));
+        expect(served.length + aborted.size + free.size).toBe(controllers.length);
+        const expected = controllers.map((_, i) => i).filter((i) => !aborted.has(i) && !free.has(i));
         expect(served).toEqual(expected);
       }),
       { numRuns: 200 },
@@ -171,7 +173,7 @@ describe('HierarchicalTokenBucket invariants', () => {
     fc.record({ kind: fc.constant('advance' as const), ms: fc.double({ min: 0, max: 1000, noNaN: true }) }),
   );
 
-  it('levels never go negative; a refused consume changes no level; an admitted one charges exactly the chain', () => {
+  it('levels never go below the float slack; a refused consume changes no level; an admitted one charges exactly the chain', () => {
     fc.assert(
       fc.property(fc.array(limitArb, { minLength: 4, maxLength: 4 }), fc.array(opArb, { maxLength: 60 }), (limits, ops) => {
         const { clock, buckets } = build(limits);
@@ -187,11 +189,12 @@ describe('HierarchicalTokenBucket invariants', () => {
           const after = buckets.map((b) => b.tokens);
           const chain = chainOf(target);
           buckets.forEach((b, i) => {
-            expect(after[i]).toBeGreaterThanOrEqual(0);
+            // A level within 1e-9 of n counts as covering it (float slack): the take leaves that
+            // hair as debt rather than clamping it away, so tiny takes cannot each pass on it.
+            expect(after[i]).toBeGreaterThanOrEqual(-1e-9);
             expect(after[i]).toBeLessThanOrEqual(b.capacity);
             const charged = ok && chain.includes(b) ? op.n : 0;
-            // A level within 1e-9 of n counts as covering it (float slack), so it may clamp at 0.
-            expect(Math.abs(after[i]! - Math.max(0, before[i]! - charged))).toBeLessThan(1e-8);
+            expect(Math.abs(after[i]! - (before[i]! - charged))).toBeLessThan(1e-8);
             if (ok && chain.includes(b)) admittedAt[i]! += op.n;
           });
           if (!ok) expect(chain.some((b) => b.tokens + 1e-9 < op.n) || op.n > Math.min(...chain.map((b) => b.capacity))).toBe(true);
@@ -205,7 +208,7 @@ describe('HierarchicalTokenBucket invariants', () => {
     );
   });
 
-  it('acquires on a bucket are served in request order and no level goes negative', async () => {
+  it('acquires on a bucket are served in request order and no level goes below the float slack', async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.array(limitArb.filter((l) => l.fillRate > 0.5), { minLength: 4, maxLength: 4 }),
@@ -229,7 +232,7 @@ describe('HierarchicalTokenBucket invariants', () => {
               all.push(target.acquire(fits * op.frac).then(() => void served[op.at]!.push(me)));
             }
             await flush();
-            for (const b of buckets) expect(b.tokens).toBeGreaterThanOrEqual(0);
+            for (const b of buckets) expect(b.tokens).toBeGreaterThanOrEqual(-1e-9);
           }
           // Waiters of siblings compete for the shared ancestors; time heals all.
           for (let i = 0; i < 200 && served.flat().length < id; i++) {

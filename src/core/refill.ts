@@ -8,6 +8,16 @@
  */
 export const EPSILON = 1e-9;
 
+/**
+ * Half a unit in the last place of a clock reading, relative to the reading (rounded up to a
+ * power of two). A clock at epoch-millisecond values (1.7e12) steps in units of 2.4e-4 ms:
+ * `now + wait` is rounded to the nearest step, so a wait ends up to half a step short, and a wait
+ * shorter than half a step rounds back to `now` itself (a timer due "now" would find the same
+ * hair missing and re-arm for "now" again, forever). Tokens earned within that half step count
+ * as earned: the clock cannot tell the difference, and every wait is then long enough to reach.
+ */
+const HALF_STEP = 2 ** -53;
+
 /** Level after refilling from `last` to `now`. Time that went backwards adds nothing. */
 export function refill(level: number, last: number, now: number, capacity: number, perMs: number): number {
   if (now <= last || level >= capacity) return level > capacity ? capacity : level;
@@ -15,15 +25,26 @@ export function refill(level: number, last: number, now: number, capacity: numbe
   return next > capacity ? capacity : next;
 }
 
-/** True when `level` covers `n` tokens (within {@link EPSILON}). */
-export function covers(level: number, n: number): boolean {
-  return level + EPSILON >= n;
+/**
+ * True when `level` covers `n` tokens: within {@link EPSILON}, or short by what is earned in less
+ * than half a step of the clock at `now` (see {@link HALF_STEP}).
+ */
+export function covers(level: number, n: number, perMs: number, now: number): boolean {
+  // The common answer without a division; otherwise exactly when waitFor says no wait.
+  return level + EPSILON >= n || waitFor(level, n, perMs, now) === 0;
 }
 
-/** Milliseconds until `level` grows to `n` at `perMs`: 0 if it already covers it, `Infinity` if it never will. */
-export function waitFor(level: number, n: number, perMs: number): number {
+/**
+ * Milliseconds until `level` grows to `n` at `perMs`: 0 if it already covers it (see
+ * {@link covers}), `Infinity` if it never will. A wait it returns is longer than half a step of
+ * the clock, so `now + wait` is a later clock reading than `now`, and once the clock reads it
+ * (rounded as it may be) `n` is covered.
+ */
+export function waitFor(level: number, n: number, perMs: number, now: number): number {
   if (level + EPSILON >= n) return 0;
-  return perMs > 0 ? (n - level) / perMs : Infinity;
+  if (!(perMs > 0)) return Infinity;
+  const wait = (n - level) / perMs;
+  return wait <= (now < 0 ? -now : now) * HALF_STEP ? 0 : wait;
 }
 
 /** Tokens per second to tokens per millisecond (what the refill math uses). */
