@@ -32,6 +32,7 @@ interface Pending {
   readonly what: CallName;
   readonly onReply: (reply: unknown) => void;
   readonly onError: (error: RedisBucketError) => void;
+  readonly onLate: ((reply: unknown) => void) | undefined;
   settled: boolean;
 }
 
@@ -40,9 +41,9 @@ const clock = globalThis.performance;
 
 /**
  * Runs Redis calls that each settle within `timeoutMs`: with the reply, or with a
- * {@link RedisBucketError} saying what failed. A reply that comes after the deadline is dropped
- * (never an unhandled rejection). One timer, which holds the process open only while a call is
- * pending.
+ * {@link RedisBucketError} saying what failed. A reply that comes after the deadline goes to the
+ * call's `onLate`, if it has one, so that whatever the late command took can be given back (never
+ * an unhandled rejection). One timer, which holds the process open only while a call is pending.
  */
 export class TimedCalls {
   readonly #timeoutMs: number;
@@ -57,9 +58,16 @@ export class TimedCalls {
 
   /**
    * Starts the call `start` (which may throw); `what` names it in errors. Then exactly one of
-   * `onReply(reply)` or `onError(error)` runs, within the timeout; neither may throw.
+   * `onReply(reply)` or `onError(error)` runs, within the timeout; after a timeout, a reply that
+   * still comes goes to `onLate`. None of them may throw.
    */
-  send(start: () => Promise<unknown>, what: CallName, onReply: (reply: unknown) => void, onError: (error: RedisBucketError) => void): void {
+  send(
+    start: () => Promise<unknown>,
+    what: CallName,
+    onReply: (reply: unknown) => void,
+    onError: (error: RedisBucketError) => void,
+    onLate?: (reply: unknown) => void,
+  ): void {
     let reply: Promise<unknown>;
     try {
       reply = start();
@@ -67,11 +75,12 @@ export class TimedCalls {
       onError(failure(what, error));
       return;
     }
-    const call: Pending = { at: clock.now() + this.#timeoutMs, what, onReply, onError, settled: false };
+    const call: Pending = { at: clock.now() + this.#timeoutMs, what, onReply, onError, onLate, settled: false };
     this.#add(call);
     reply.then(
       (value) => {
         if (this.#settle(call)) onReply(value);
+        else call.onLate?.(value);
       },
       (error: unknown) => {
         if (this.#settle(call)) onError(failure(what, error));
@@ -87,34 +96,42 @@ export class TimedCalls {
     what: CallName,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
+    onLate?: (reply: unknown) => void,
   ): Promise<T> {
-    return this.run(() => callScript(client, command, args), what, onReply, onFailure);
+    return this.run(() => callScript(client, command, args), what, onReply, onFailure, onLate);
   }
 
   /**
-   * {@link TimedCalls.send} as a promise: resolves with `onReply(reply)` (rejects if that throws);
-   * on a failure or timeout, with `onFailure(error)`, or rejects with the error if there is none.
+   * {@link TimedCalls.send} as a promise: resolves with `onReply(reply)`; on a failure or timeout
+   * (or a reply that `onReply` rejects by throwing a {@link RedisBucketError}), with
+   * `onFailure(error)`, or rejects with the error if there is none.
    */
   run<T>(
     start: () => Promise<unknown>,
     what: CallName,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
+    onLate?: (reply: unknown) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.send(start, what, (reply) => {
-        try {
-          resolve(onReply(reply));
-        } catch (error) {
+      const fail = (error: unknown): void => {
+        if (onFailure === undefined || !(error instanceof RedisBucketError)) {
           reject(error);
+          return;
         }
-      }, onFailure === undefined ? reject : (error) => {
         try {
           resolve(onFailure(error));
         } catch (thrown) {
           reject(thrown);
         }
-      });
+      };
+      this.send(start, what, (reply) => {
+        try {
+          resolve(onReply(reply));
+        } catch (error) {
+          fail(error);
+        }
+      }, fail, onLate);
     });
   }
 

@@ -1,5 +1,7 @@
 import type { AcquirableBucket, AcquireOptions } from '../local-bucket.js';
 import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../hierarchical.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
 import {
   RedisLimiter,
@@ -92,6 +94,7 @@ class RedisHierarchyNode implements RedisHierarchicalTokenBucket {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);
     }
+    lockFields<RedisHierarchyNode>(this, ['name', 'key', 'parent', 'capacity', 'fillRate']);
   }
 
   get children(): readonly RedisHierarchyNode[] {
@@ -114,6 +117,8 @@ class RedisHierarchyNode implements RedisHierarchicalTokenBucket {
     return this.#limiter.tokens(this.#own);
   }
 }
+
+markKind(RedisHierarchyNode, 'single');
 
 /**
  * The Redis counterpart of `createBucketHierarchy`: builds a tree of Redis buckets from a config
@@ -146,7 +151,7 @@ export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyC
   const onFailure = checkPolicy(o.onRedisError);
   const prefix = o.prefix ?? '';
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
-    throw new TypeError(`prefix must be a string without { or } (the hierarchy adds its own hash tag), got ${JSON.stringify(prefix)}`);
+    throw new TypeError(`prefix must be a string without { or } (the hierarchy adds its own hash tag), got ${check.show(prefix)}`);
   }
   // The local factory checks the tree (names, numbers, duplicates) with messages naming the node,
   // so both kinds of hierarchy accept exactly the same configs.

@@ -1,10 +1,13 @@
 import type { KeyedAcquirable } from '../keyed.js';
 import { checkLimits, type AcquireOptions, type Limit } from '../local-bucket.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
 import {
   RedisLimiter,
   checkClient,
-  checkPolicy,
+  checkKeyName,
+  checkKeyedPolicy,
   checkTimeout,
   limitArgs,
   type FailureAnswer,
@@ -52,33 +55,24 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   readonly #client: ScriptClient;
   readonly #limiter: RedisLimiter;
   readonly #limitArgs: readonly string[];
-  readonly #policy: 'throw' | 'allow' | 'deny' | KeyedAcquirable;
-  readonly #fixed: FailureAnswer | undefined;
+  readonly #onFailure: (key: string) => FailureAnswer;
 
   constructor(options: RedisKeyedTokenBucketOptions) {
     const o = check.options<RedisKeyedTokenBucketOptions>('options', options);
     if (options === undefined) throw new TypeError('options are required: { redis, prefix, capacity, fillRate }');
     check.knownKeys('options', o, KEYS);
     const client = checkClient(o.redis);
-    if (typeof o.prefix !== 'string' || o.prefix === '') {
-      throw new TypeError(`prefix must be a non-empty string (keys live at prefix + key), got ${JSON.stringify(o.prefix) ?? 'undefined'}`);
-    }
+    this.prefix = checkKeyName('prefix', o.prefix, 'keys live at prefix + key');
     const limits = checkLimits(o);
     this.timeout = checkTimeout(o.timeout);
-    const policy = o.onRedisError ?? 'throw';
-    if (typeof policy === 'string') {
-      this.#fixed = checkPolicy(policy);
-    } else if (typeof policy !== 'object' || policy === null || typeof policy.acquire !== 'function') {
-      throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local keyed limiter (e.g. a KeyedTokenBucket), got ${typeof policy}`);
-    }
-    this.#policy = policy;
-    this.prefix = o.prefix;
+    this.#onFailure = checkKeyedPolicy(o.onRedisError);
     this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
     this.#limitArgs = limitArgs(limits);
     this.#client = client;
     this.#limiter = new RedisLimiter(client, this.timeout);
+    lockFields<RedisKeyedTokenBucket>(this, ['prefix', 'capacity', 'fillRate', 'limits', 'timeout']);
   }
 
   /**
@@ -142,16 +136,13 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   }
 
   #target(key: string): RedisTarget {
-    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${typeof key}`);
+    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${check.show(key)}`);
     return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity);
   }
 
-  #onFailure(key: string): FailureAnswer {
-    if (this.#fixed !== undefined) return this.#fixed;
-    const fallback = this.#policy as KeyedAcquirable;
-    return (n, maxWait, signal) => fallback.acquire(key, n, { maxWait, signal });
-  }
 }
+
+markKind(RedisKeyedTokenBucket, 'keyed');
 
 /** One client key's target; its name for errors is made only when an error needs it. */
 class KeyTarget implements RedisTarget {

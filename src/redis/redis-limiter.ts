@@ -3,11 +3,15 @@
 // to sleep until time has earned them: no second round trip, and first come first served across
 // every process, since each later request sees the debt of those before it.
 
+import { offAbort, onAbort } from '../abort.js';
 import { RateLimitExceeded } from '../errors.js';
+import { kindOf } from '../kinds.js';
+import type { KeyedAcquirable } from '../keyed.js';
 import { acquireOptions, neverFits, type AcquirableBucket, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
 import { RedisBucketError, TimedCalls } from './redis-call.js';
 import { REFUND_COMMAND, TAKE_COMMAND, TAKE_MANY_COMMAND, TAKE_ONE_COMMAND, callScript, defineScripts, type ScriptClient } from './scripts.js';
+import { ServerClock } from './server-clock.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 
 /** What a Redis bucket does when Redis fails (error, unreachable, or no answer within `timeout`). */
@@ -52,21 +56,73 @@ export function checkClient(value: unknown): ScriptClient {
   return value as ScriptClient;
 }
 
+// Timers cannot wait longer: Node fires a longer setTimeout after 1 ms (with a warning), which
+// would make the deadline timer of every call fire at once, over and over.
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
 /** Checks the `timeout` option (ms, default 1000). */
 export function checkTimeout(value: unknown): number {
-  return value === undefined ? 1000 : check.positive('timeout', value);
+  if (value === undefined) return 1000;
+  const timeout = check.positive('timeout', value);
+  if (timeout > MAX_TIMEOUT) throw new RangeError(`timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${timeout}`);
+  return timeout;
 }
 
-/** Checks the `onRedisError` option of a bucket (a local fallback bucket allowed). */
+/** Checks a string option that names Redis keys (`key`, `prefix`): a non-empty string. */
+export function checkKeyName(name: string, value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${name} must be a non-empty string (${what}), got ${check.show(value)}`);
+  return value;
+}
+
+/** A fixed failure policy, or `undefined` if `value` is none of them. */
+function fixedPolicy(value: unknown): 'throw' | 'allow' | 'deny' | undefined {
+  if (value === undefined) return 'throw';
+  return value === 'throw' || value === 'allow' || value === 'deny' ? value : undefined;
+}
+
+/**
+ * The local fallback's answer to a request Redis could not decide. A request larger than the
+ * fallback can ever hold is refused (`RateLimitExceeded`, never if retried), not a `RangeError`:
+ * the caller asked within the Redis bucket's capacity, and a non-waiting consume must answer `false`.
+ */
+export function askFallback(capacity: number, ask: () => Promise<void>, n: number): Promise<void> {
+  if (n > capacity) {
+    return Promise.reject(new RateLimitExceeded(Infinity, `rate limit exceeded: Redis failed and the local fallback bucket's capacity (${capacity}) is below n (${n})`));
+  }
+  return ask();
+}
+
+/** Checks the `onRedisError` option of a single bucket: a policy, or a local single bucket to ask. */
 export function checkPolicy(value: unknown): FailureAnswer {
-  if (value === undefined || value === 'throw' || value === 'allow' || value === 'deny') return value ?? 'throw';
+  const fixed = fixedPolicy(value);
+  if (fixed !== undefined) return fixed;
   if (typeof value === 'object' && value !== null && typeof (value as AcquirableBucket).acquire === 'function'
     && typeof (value as AcquirableBucket).capacity === 'number') {
+    if (kindOf(value) === 'keyed') {
+      throw new TypeError('onRedisError must be a single bucket (e.g. a TokenBucket), not a keyed limiter: a keyed fallback goes with a RedisKeyedTokenBucket');
+    }
     const fallback = value as AcquirableBucket;
-    return (n, maxWait, signal) => fallback.acquire(n, { maxWait, signal });
+    return (n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n);
   }
-  throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local bucket (e.g. a TokenBucket), got ${
-    typeof value === 'string' ? JSON.stringify(value) : typeof value}`);
+  throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local bucket (e.g. a TokenBucket), got ${check.show(value)}`);
+}
+
+/**
+ * Checks the `onRedisError` option of a keyed limiter (a policy, or a local keyed limiter) and
+ * returns how a failed request of one key is answered.
+ */
+export function checkKeyedPolicy(value: unknown): (key: string) => FailureAnswer {
+  const fixed = fixedPolicy(value);
+  if (fixed !== undefined) return () => fixed;
+  if (typeof value === 'object' && value !== null && typeof (value as KeyedAcquirable).acquire === 'function'
+    && typeof (value as KeyedAcquirable).capacity === 'number') {
+    if (kindOf(value) === 'single') {
+      throw new TypeError('onRedisError must be a keyed limiter (e.g. a KeyedTokenBucket), not a single bucket: one bucket would be shared by every key');
+    }
+    const fallback = value as KeyedAcquirable;
+    return (key) => (n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n);
+  }
+  throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local keyed limiter (e.g. a KeyedTokenBucket), got ${check.show(value)}`);
 }
 
 /** Formats a limit list as the scripts' per-key arguments. */
@@ -91,16 +147,26 @@ type Reject = (error: unknown) => void;
 /** A target the lean scripts serve: one key with one limit. */
 const isOneKeyOneLimit = (t: RedisTarget): boolean => t.keys.length === 1 && t.limitArgs[0] === '1';
 
-/** Arguments of the take and refund scripts: key count, keys, n, maxWait, the limits of each key. */
-function takeArgs(t: RedisTarget, n: number, maxWait: number): (string | number)[] {
-  return [t.keys.length, ...t.keys, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
+/** Arguments of the take and refund scripts: key count, keys, not after, n, maxWait, the limits of each key. */
+function takeArgs(t: RedisTarget, notAfter: string, n: number, maxWait: number): (string | number)[] {
+  return [t.keys.length, ...t.keys, notAfter, String(n), String(Math.min(maxWait, 1e300)), ...t.limitArgs];
 }
+
+/** No server time after which a call is stale: calls that write nothing, and refunds. */
+const NEVER_STALE = 'inf';
+
+/** `performance` held once: Node 20 resolves the global through a getter on every access. */
+const clock = globalThis.performance;
+
+// One estimate of the server's clock per client, shared by every bucket using it.
+const serverClocks = new WeakMap<ScriptClient, ServerClock>();
 
 /** Runs the shared verbs against one client with one timeout. */
 export class RedisLimiter {
   readonly #client: ScriptClient;
   readonly #timeout: number;
   readonly #calls: TimedCalls;
+  readonly #serverClock: ServerClock;
   /** Waiters of this process sleeping on reservations, by leaf key (a refund can wake them sooner). */
   readonly #sleepers = new Sleepers();
   /** Takes waiting for the end of the tick, by key. */
@@ -110,7 +176,20 @@ export class RedisLimiter {
     this.#client = client;
     this.#timeout = timeout;
     this.#calls = new TimedCalls(timeout);
+    let serverClock = serverClocks.get(client);
+    if (serverClock === undefined) serverClocks.set(client, (serverClock = new ServerClock(client)));
+    this.#serverClock = serverClock;
     defineScripts(client);
+  }
+
+  /**
+   * The server time after which a take sent now is stale: its caller gives up `timeout` ms from
+   * now, and one more `timeout` absorbs any error in the estimate of the server's clock. A take that
+   * runs later changes nothing; one that runs between the two is given back when its reply comes.
+   */
+  #notAfter(): string {
+    const at = this.#serverClock.serverTime(clock.now() + 2 * this.#timeout);
+    return at === Infinity ? NEVER_STALE : String(Math.ceil(at));
   }
 
   /** `consume(n, { block, maxWait, signal })` of every Redis bucket. */
@@ -140,7 +219,9 @@ export class RedisLimiter {
    */
   #tryTake(t: RedisTarget, n: number, onFailure: FailureAnswer): Promise<boolean> {
     if (n === 0 || !isOneKeyOneLimit(t)) {
-      return this.#call(TAKE_COMMAND, t, n, 0, (reply) => parseTake(reply, t)[0] === 1, (error) => this.#failTake(error, onFailure, n));
+      return this.#call(TAKE_COMMAND, t, n, 0, (reply) => this.#parseTake(reply, t)[0] === 1, (error) => this.#failTake(error, onFailure, n), (reply) => {
+        if (takenLate(reply)) this.#refund(t, n); // the caller had its answer: what the take got goes back
+      });
     }
     const key = t.keys[0]!;
     let batch = this.#batches.get(key);
@@ -181,29 +262,40 @@ export class RedisLimiter {
 
   #sendBatch({ t, requests }: Batch): void {
     const count = requests.length / 4;
+    const notAfter = this.#notAfter();
     let command: string;
     let args: (string | number)[];
     if (count === 1) {
       command = TAKE_ONE_COMMAND;
-      args = takeArgs(t, requests[0] as number, 0);
+      args = takeArgs(t, notAfter, requests[0] as number, 0);
     } else {
       command = TAKE_MANY_COMMAND;
-      args = [1, t.keys[0]!, ...t.limitArgs];
+      args = [1, t.keys[0]!, notAfter, ...t.limitArgs];
       for (let i = 0; i < requests.length; i += 4) args.push(String(requests[i]));
     }
-    this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
-      let taken: string;
-      try {
-        taken = count === 1 ? (parseTake(reply, t)[0] === 1 ? '1' : '0') : parseTakeMany(reply, count, t);
-      } catch (error) {
-        for (let i = 0; i < requests.length; i += 4) (requests[i + 2] as Reject)(error);
-        return;
-      }
-      for (let i = 0; i < count; i++) (requests[4 * i + 1] as Resolve)(taken.charCodeAt(i) === 49); // '1'
-    }, (error) => {
+    const fail = (error: RedisBucketError): void => {
       for (let i = 0; i < requests.length; i += 4) {
         (requests[i + 1] as Resolve)(this.#failTake(error, requests[i + 3] as FailureAnswer, requests[i] as number));
       }
+    };
+    this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
+      let taken: string;
+      try {
+        taken = count === 1 ? (this.#parseTake(reply, t)[0] === 1 ? '1' : '0') : this.#parseTakeMany(reply, count, t);
+      } catch (error) {
+        fail(error as RedisBucketError);
+        return;
+      }
+      for (let i = 0; i < count; i++) (requests[4 * i + 1] as Resolve)(taken.charCodeAt(i) === 49); // '1'
+    }, fail, (reply) => {
+      // Every caller had its answer: whatever the late batch took goes back, in one refund.
+      let late = 0;
+      if (count === 1) {
+        if (takenLate(reply)) late = requests[0] as number;
+      } else if (typeof reply === 'string' && reply.length === count) {
+        for (let i = 0; i < count; i++) if (reply.charCodeAt(i) === 49) late += requests[4 * i] as number;
+      }
+      if (late > 0) this.#refund(t, late);
     });
   }
 
@@ -225,7 +317,7 @@ export class RedisLimiter {
     try {
       check.tokens(n);
       if (n > t.capacity) return Promise.resolve(Infinity);
-      return this.#call(TAKE_COMMAND, t, n, -1, (reply) => parseTake(reply, t)[1]);
+      return this.#call(TAKE_COMMAND, t, n, -1, (reply) => this.#parseTake(reply, t)[1]);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -242,9 +334,13 @@ export class RedisLimiter {
 
   /** The lowest level on the chain now (below 0 while waiters hold reservations). */
   tokens(t: RedisTarget): Promise<number> {
-    return this.#call(TAKE_COMMAND, t, 0, -1, (reply) => parseTake(reply, t)[2]);
+    return this.#call(TAKE_COMMAND, t, 0, -1, (reply) => this.#parseTake(reply, t)[2]);
   }
 
+  /**
+   * One script call on the keys of `t`. A take that may write (n > 0, maxWait >= 0) is stale past
+   * its caller's patience; `onLate` gets its reply if that comes after the timeout.
+   */
   #call<T>(
     command: string,
     t: RedisTarget,
@@ -252,11 +348,13 @@ export class RedisLimiter {
     maxWait: number,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
+    onLate?: (reply: unknown) => void,
   ): Promise<T> {
     this.#sendGatheredFirst(t);
+    const notAfter = command === TAKE_COMMAND && n > 0 && maxWait >= 0 ? this.#notAfter() : NEVER_STALE;
     // One key with one limit (the common case) has a lean script of its own: same arguments and replies.
     if (command === TAKE_COMMAND && isOneKeyOneLimit(t)) command = TAKE_ONE_COMMAND;
-    return this.#calls.script(this.#client, command, takeArgs(t, n, maxWait), t, onReply, onFailure);
+    return this.#calls.script(this.#client, command, takeArgs(t, notAfter, n, maxWait), t, onReply, onFailure, onLate);
   }
 
   /** Runs another Redis call (`start`) on the keys of `t`, with this limiter's timeout and errors. */
@@ -283,8 +381,9 @@ export class RedisLimiter {
   }
 
   /**
-   * One take script; if it reserved, sleeps until the tokens are earned. An abort rejects at once
-   * and gives back whatever the script took or reserved, even if its reply comes later.
+   * One take script; if it reserved, sleeps until the tokens are earned. An abort or a timeout
+   * rejects at once and gives back whatever the script took or reserved, even if its reply comes
+   * later.
    */
   #take(t: RedisTarget, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -292,9 +391,9 @@ export class RedisLimiter {
       let sleeper: Sleeper | undefined;
       const finish = (): void => {
         state = 'done';
-        signal?.removeEventListener('abort', onAbort);
+        if (signal !== undefined) offAbort(signal, abort);
       };
-      const onAbort = (): void => {
+      const abort = (): void => {
         if (state === 'done') return;
         const held = state === 'sleeping';
         finish();
@@ -302,12 +401,12 @@ export class RedisLimiter {
         if (held) this.#refund(t, n);
         reject(signal!.reason);
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.#call(TAKE_COMMAND, t, n, maxWait, (reply) => {
+      if (signal !== undefined) onAbort(signal, abort);
+      const onReply = (reply: unknown): void => {
         let status: number;
         let wait: number;
         try {
-          [status, wait] = parseTake(reply, t);
+          [status, wait] = this.#parseTake(reply, t);
         } catch (error) {
           if (state !== 'done') {
             finish();
@@ -316,8 +415,9 @@ export class RedisLimiter {
           return;
         }
         if (state === 'done') {
-          if (status !== 0) this.#refund(t, n); // aborted while the script ran: give its tokens back
-        } else if (status === 1 && !this.#sleepers.has(t.keys[0]!)) {
+          // Aborted while the script ran, or timed out and this is the late reply: give its tokens back.
+          if (status !== 0) this.#refund(t, n);
+        } else if (status === 1 && (n === 0 || !this.#sleepers.has(t.keys[0]!))) {
           finish();
           resolve();
         } else if (status === 0) {
@@ -332,12 +432,36 @@ export class RedisLimiter {
             resolve();
           });
         }
-      }, (error) => {
+      };
+      this.#call(TAKE_COMMAND, t, n, maxWait, onReply, (error) => {
         if (state === 'done') return;
         finish();
         reject(error);
+      }, (reply) => {
+        if (reply !== STALE) onReply(reply); // a stale take did nothing: nothing to give back
       });
     });
+  }
+
+  /** `[status, wait ms, lowest level]` from a take reply; a reply that is not one is a failure. */
+  #parseTake(reply: unknown, t: RedisTarget): [number, number, number] {
+    if (reply === 1) return TAKEN; // the one-key script's short answer for "taken"
+    if (!Array.isArray(reply) || reply.length !== 3) throw this.#unexpected(reply, t);
+    return [Number(reply[0]), parseNumber(reply[1]), parseNumber(reply[2])];
+  }
+
+  /** One '1' (taken) or '0' (refused) per request, from the reply of the batch script. */
+  #parseTakeMany(reply: unknown, count: number, t: RedisTarget): string {
+    if (typeof reply !== 'string' || reply.length !== count || !/^[01]*$/.test(reply)) throw this.#unexpected(reply, t);
+    return reply;
+  }
+
+  #unexpected(reply: unknown, t: RedisTarget): RedisBucketError {
+    if (reply !== STALE) return new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
+    // The server ran the take after the time we computed for the end of its caller's wait, but the
+    // caller still waits: the server's clock is ahead of our estimate. Measure it again.
+    this.#serverClock.resample();
+    return new RedisBucketError(`${t.what}: Redis judged the call too late to run before its caller stopped waiting (the server's clock moved ahead; it is being measured again)`);
   }
 
   /** Gives a reservation back. A failure loses the tokens until time pays them back: never over-admits. */
@@ -357,27 +481,19 @@ const falseIfRefused = (error: unknown): boolean => {
   throw error;
 };
 
+/** The reply of a take that ran too late to matter: it changed nothing. */
+const STALE = 'stale';
+
+/** Whether a late reply (to a take whose caller had its answer) says it took or reserved tokens. */
+function takenLate(reply: unknown): boolean {
+  return reply === 1 || (Array.isArray(reply) && (reply[0] === 1 || reply[0] === 2));
+}
+
 function parseNumber(value: unknown): number {
   if (value === 'inf') return Infinity;
   if (value === '-inf') return -Infinity;
   return typeof value === 'string' || typeof value === 'number' ? Number(value) : Number.NaN;
 }
 
-/** One '1' (taken) or '0' (refused) per request, from the reply of the batch script. */
-function parseTakeMany(reply: unknown, count: number, t: RedisTarget): string {
-  if (typeof reply !== 'string' || reply.length !== count || !/^[01]*$/.test(reply)) {
-    throw new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
-  }
-  return reply;
-}
-
-/** `[status, wait ms, lowest level]` from a take reply. */
+/** `[status, wait ms, lowest level]` of the one-key script's short answer for "taken". */
 const TAKEN: [number, number, number] = [1, 0, NaN];
-
-function parseTake(reply: unknown, t: RedisTarget): [number, number, number] {
-  if (reply === 1) return TAKEN; // the one-key script's short answer for "taken"
-  if (!Array.isArray(reply) || reply.length !== 3) {
-    throw new RedisBucketError(`${t.what}: unexpected reply from the take script: ${JSON.stringify(reply)}`);
-  }
-  return [Number(reply[0]), parseNumber(reply[1]), parseNumber(reply[2])];
-}

@@ -1,9 +1,12 @@
 import type { Cluster, Redis } from 'ioredis';
 import { checkLimits, type AcquirableBucket, type AcquireOptions, type Limit } from '../local-bucket.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
 import {
   RedisLimiter,
   checkClient,
+  checkKeyName,
   checkPolicy,
   checkTimeout,
   limitArgs,
@@ -74,17 +77,18 @@ export class RedisTokenBucket implements AcquirableBucket {
     if (options === undefined) throw new TypeError('options are required: { redis, key, capacity, fillRate }');
     check.knownKeys('options', o, KEYS);
     const client = checkClient(o.redis);
-    if (typeof o.key !== 'string' || o.key === '') throw new TypeError(`key must be a non-empty string, got ${JSON.stringify(o.key) ?? 'undefined'}`);
+    const key = checkKeyName('key', o.key, 'the Redis key of the bucket');
     const limits = checkLimits(o);
     this.timeout = checkTimeout(o.timeout);
     this.#onFailure = checkPolicy(o.onRedisError);
-    this.key = o.key;
+    this.key = key;
     this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
     this.#limiter = new RedisLimiter(client, this.timeout);
-    this.#target = { keys: [o.key], limitArgs: limitArgs(limits), capacity: this.capacity, what: `RedisTokenBucket ${JSON.stringify(o.key)}` };
+    this.#target = { keys: [key], limitArgs: limitArgs(limits), capacity: this.capacity, what: `RedisTokenBucket ${JSON.stringify(key)}` };
     if (limits.some((l) => l.initialTokens < l.capacity)) this.#limiter.create(this.#target);
+    lockFields<RedisTokenBucket>(this, ['key', 'capacity', 'fillRate', 'limits', 'timeout']);
   }
 
   /**
@@ -118,3 +122,5 @@ export class RedisTokenBucket implements AcquirableBucket {
     return this.#limiter.tokens(this.#target);
   }
 }
+
+markKind(RedisTokenBucket, 'single');

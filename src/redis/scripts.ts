@@ -8,6 +8,12 @@
 
 import { createHash } from 'node:crypto';
 
+// A take that runs after its caller stopped waiting (see server-clock.ts) changes nothing and
+// answers 'stale'. ARGV[1] is that moment in server time (ms), or "inf" for none.
+const STALE_CHECK = `
+if now > tonumber(ARGV[1]) then return 'stale' end
+`;
+
 // Shared by both scripts: read one key's state refilled to server time, and write it back with an
 // expiry at the moment it would be full again (an idle bucket then costs no memory). A missing key
 // is a bucket at its initial levels. A clock that stepped back adds nothing.
@@ -24,7 +30,8 @@ local function load(k, a)
   if raw then
     for f in string.gmatch(raw, '[^ ]+') do
       local v = tonumber(f)
-      if v == nil then i = -1 break end
+      -- v - v is 0 for finite numbers only ("inf", "nan" and "1e400" parse as numbers in Lua)
+      if v == nil or v - v ~= 0 then i = -1 break end
       stored[i] = v
       i = i + 1
     end
@@ -74,16 +81,19 @@ end
  */
 export const TAKE_LUA = `-- bucketflow take
 -- KEYS[1..k]  the keys of one chain: one key for a bucket; a hierarchy's leaf, then its ancestors
--- ARGV[1]     n: tokens wanted (0 only creates a missing key that starts below capacity)
--- ARGV[2]     maxWait (ms): 0 = take now or refuse; > 0 = may also reserve tokens that arrive
+-- ARGV[1]     not after: server time (ms) past which the caller no longer waits for this answer
+--             ("inf": no such time); later, nothing is done and the reply is 'stale'
+-- ARGV[2]     n: tokens wanted (0 only creates a missing key that starts below capacity)
+-- ARGV[3]     maxWait (ms): 0 = take now or refuse; > 0 = may also reserve tokens that arrive
 --             within it (the caller owns them after the returned wait); -1 = only report, no write
--- ARGV[3..]   per key in KEYS order: m (its number of limits), then m times
+-- ARGV[4..]   per key in KEYS order: m (its number of limits), then m times
 --             capacity, fill rate (tokens per ms), initial tokens
 -- Returns {status, wait, lowest level}: status 1 taken, 2 reserved, 0 refused or report only;
 -- wait = ms until n are there (the longest over every limit; "inf" if never). Numbers are strings.
 ${HELPERS}
-local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local a, wait, low, chain = 3, 0, math.huge, {}
+${STALE_CHECK}
+local n, maxWait = tonumber(ARGV[2]), tonumber(ARGV[3])
+local a, wait, low, chain = 4, 0, math.huge, {}
 for k = 1, #KEYS do
   local b, err = load(k, a)
   if err then return redis.error_reply(err) end
@@ -128,7 +138,7 @@ return {status, fmt(wait), fmt(low)}
 const ONE_KEY_LOAD = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local last, l, found = now, nil, false
+${STALE_CHECK}local last, l, found = now, nil, false
 local raw = redis.call('GET', KEYS[1])
 if raw then
   local sp = string.find(raw, ' ', 1, true)
@@ -136,7 +146,8 @@ if raw then
     local sp2 = string.find(raw, ' ', sp + 1, true)
     last, l = tonumber(string.sub(raw, 1, sp - 1)), tonumber(string.sub(raw, sp + 1, (sp2 or 0) - 1))
   end
-  if last == nil or l == nil then
+  -- x - x is 0 for finite numbers only ("inf", "nan" and "1e400" parse as numbers in Lua)
+  if last == nil or l == nil or last - last ~= 0 or l - l ~= 0 then
     return redis.error_reply('bucketflow: key ' .. KEYS[1] .. ' holds a value that is not a bucket state')
   end
   found = true
@@ -166,15 +177,15 @@ end
 /**
  * {@link TAKE_LUA} for the common case of one key with one limit (a plain RedisTokenBucket, a
  * keyed bucket), same arguments, same replies, same stored state. The general script's tables,
- * closures and pattern matching cost ~40% of the server's throughput (redis-benchmark -P 16:
- * ~90k/s general vs ~140k/s this, as fast as a minimal hash bucket).
+ * closures and pattern matching cost a large share of the server's time per call.
  */
 export const TAKE_ONE_LUA = `-- bucketflow take, one key with one limit
 -- KEYS[1]  the bucket's key
--- ARGV     as in the general take script: n, maxWait, 1, capacity, tokens per ms, initial tokens
+-- ARGV     as in the general take script: not after, n, maxWait, 1, capacity, tokens per ms,
+--          initial tokens
 -- Returns as the general script, except that a take of n > 0 tokens that succeeds returns 1.
-local n, maxWait = tonumber(ARGV[1]), tonumber(ARGV[2])
-local c, r, init = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local n, maxWait = tonumber(ARGV[2]), tonumber(ARGV[3])
+local c, r, init = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 ${ONE_KEY_LOAD}
 local wait = 0
 if l + 1e-9 < n then
@@ -205,19 +216,20 @@ return {status, string.format('%.17g', wait), string.format('%.17g', l)}
  */
 export const TAKE_MANY_LUA = `-- bucketflow take, several non-waiting requests of one key with one limit
 -- KEYS[1]  the bucket's key
--- ARGV     1, capacity, tokens per ms, initial tokens, then the tokens each request wants (> 0)
--- Returns one character per request, in order: '1' taken, '0' refused.
-local c, r, init = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+-- ARGV     not after (as in the general take script), 1, capacity, tokens per ms, initial tokens,
+--          then the tokens each request wants (> 0)
+-- Returns one character per request, in order: '1' taken, '0' refused (or 'stale', as the others).
+local c, r, init = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 ${ONE_KEY_LOAD}
 local out, write = {}, not found
-for i = 5, #ARGV do
+for i = 6, #ARGV do
   local n = tonumber(ARGV[i])
   if l + 1e-9 >= n then
     l = l - n
-    out[i - 4] = '1'
+    out[i - 5] = '1'
     write = true
   else
-    out[i - 4] = '0'
+    out[i - 5] = '0'
   end
 end
 ${ONE_KEY_SAVE}
@@ -226,13 +238,14 @@ return table.concat(out)
 
 /** Gives a waiter's reservation back (an aborted waiter), never above a capacity. */
 export const REFUND_LUA = `-- bucketflow refund
--- KEYS, ARGV[3..] as in take; ARGV[1] n: tokens to give back; ARGV[2] unused.
+-- KEYS, ARGV[4..] as in take; ARGV[2] n: tokens to give back; ARGV[1] and ARGV[3] unused (a
+-- refund is never stale: tokens given back late are still owed).
 -- A missing key stays missing: its state, and the reservation with it, is gone already.
 -- Returns the ms until no limit on the chain is below 0, i.e. until every reservation still
 -- held is earned (waiters of this chain need not sleep longer), as a string.
 ${HELPERS}
-local n = tonumber(ARGV[1])
-local a, clear = 3, 0
+local n = tonumber(ARGV[2])
+local a, clear = 4, 0
 for k = 1, #KEYS do
   local b, err = load(k, a)
   if err then return redis.error_reply(err) end
@@ -263,6 +276,8 @@ export const TAKE_MANY_COMMAND = `bucketflowTakeMany_${tag(TAKE_MANY_LUA)}`;
 /** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
 export interface ScriptClient {
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number; readOnly?: boolean }): void;
+  /** The server's clock (`TIME`), read now and then to tell a take when its caller gives up. */
+  time?(): Promise<unknown>;
 }
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;

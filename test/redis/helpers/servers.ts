@@ -97,6 +97,16 @@ export class RedisServer {
   stop(): Promise<void> {
     return this.kill();
   }
+
+  /** Freezes the server (SIGSTOP): connections stay open, commands wait unanswered until {@link resume}. */
+  pause(): void {
+    this.#proc?.kill('SIGSTOP');
+  }
+
+  /** Lets a paused server run again (SIGCONT): it then runs every command that waited, in order. */
+  resume(): void {
+    this.#proc?.kill('SIGCONT');
+  }
 }
 
 /** A 3-master Redis Cluster on free ports (no replicas), ready when every slot is served. */
