@@ -69,7 +69,7 @@ function subjects(clock: ManualClock, limit: { capacity: number; fillRate: numbe
 }
 
 describe('a ManualClock at epoch-millisecond values (float steps of 2.4e-4 ms)', () => {
-  for (const start of [1.7e12, 4.1e13, 123456789.123]) {
+  for (const start of [1.7e12, 1.7e13, 123456789.123]) {
     it(`a waiter on a 3/s bucket is served by advance(1000 / 3), at ${start}`, async () => {
       const clock = new GuardedClock(start);
       for (const s of subjects(clock, { capacity: 1, fillRate: 3 })) {

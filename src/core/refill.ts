@@ -9,14 +9,14 @@
 export const EPSILON = 1e-9;
 
 /**
- * Half a unit in the last place of a clock reading, relative to the reading (rounded up to a
- * power of two). A clock at epoch-millisecond values (1.7e12) steps in units of 2.4e-4 ms:
- * `now + wait` is rounded to the nearest step, so a wait ends up to half a step short, and a wait
- * shorter than half a step rounds back to `now` itself (a timer due "now" would find the same
- * hair missing and re-arm for "now" again, forever). Tokens earned within that half step count
- * as earned: the clock cannot tell the difference, and every wait is then long enough to reach.
+ * One to two units in the last place of a clock reading, relative to the reading. A clock at
+ * epoch-millisecond values (1.7e12) steps in units of 2.4e-4 ms: `now + wait` is rounded to the
+ * nearest step, so a wait ends up to half a step short, and a wait shorter than half a step rounds
+ * back to `now` itself (a timer due "now" would find the same hair missing and re-arm for "now"
+ * again, forever). Tokens earned within this span count as earned: the clock cannot tell such
+ * times apart, and every wait is then long enough to reach.
  */
-const HALF_STEP = 2 ** -53;
+const CLOCK_STEP = 2 ** -52;
 
 /** Level after refilling from `last` to `now`. Time that went backwards adds nothing. */
 export function refill(level: number, last: number, now: number, capacity: number, perMs: number): number {
@@ -26,12 +26,11 @@ export function refill(level: number, last: number, now: number, capacity: numbe
 }
 
 /**
- * True when `level` covers `n` tokens: within {@link EPSILON}, or short by what is earned in less
- * than half a step of the clock at `now` (see {@link HALF_STEP}).
+ * True when `level` covers `n` tokens: within {@link EPSILON}, or short by what is earned within
+ * one step of the clock at `now` (see {@link CLOCK_STEP}). Exactly when {@link waitFor} is 0.
  */
 export function covers(level: number, n: number, perMs: number, now: number): boolean {
-  // The common answer without a division; otherwise exactly when waitFor says no wait.
-  return level + EPSILON >= n || waitFor(level, n, perMs, now) === 0;
+  return level + EPSILON >= n || n - level <= perMs * (now < 0 ? -now : now) * CLOCK_STEP;
 }
 
 /**
@@ -43,8 +42,8 @@ export function covers(level: number, n: number, perMs: number, now: number): bo
 export function waitFor(level: number, n: number, perMs: number, now: number): number {
   if (level + EPSILON >= n) return 0;
   if (!(perMs > 0)) return Infinity;
-  const wait = (n - level) / perMs;
-  return wait <= (now < 0 ? -now : now) * HALF_STEP ? 0 : wait;
+  const short = n - level;
+  return short <= perMs * (now < 0 ? -now : now) * CLOCK_STEP ? 0 : short / perMs;
 }
 
 /** Tokens per second to tokens per millisecond (what the refill math uses). */
