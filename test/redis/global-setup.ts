@@ -17,6 +17,8 @@ declare module 'vitest' {
     redisServerBinary: boolean;
     /** Directory where test files record the pids of the servers they start. */
     redisPidDir: string;
+    /** The ioredis major that 'ioredis' resolves to in this project (vitest.config.ts: one project per major). */
+    ioredisMajor: number;
   }
 }
 
