@@ -27,7 +27,7 @@ let clockForPerformance: Clock | undefined;
 /**
  * The clock a bucket gets when none is given: `performance.now()`, monotonic, in milliseconds,
  * of the `performance` object current when the bucket is made. Node 20 resolves the global
- * `performance` through a getter on every access (~15 ns, a quarter of a whole `consume()`);
+ * `performance` through a getter on every access (a large share of a whole `consume()`);
  * holding the object skips it. One clock per `performance` object, so buckets made while fake
  * timers (vitest, sinon) replace it run on the fake clock.
  */

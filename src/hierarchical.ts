@@ -1,5 +1,6 @@
 import { isManual, type Clock } from './clock.js';
-import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { advance, headWait, refund, reserve, waitAll, type Limits } from './core/limits.js';
+import { perMillisecond } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import {
   acquireOptions,
@@ -35,6 +36,9 @@ export interface HierarchicalTokenBucketOptions {
 
 const KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'name', 'parent'] as const;
 
+/** How a chain of buckets (leaf first) is laid out for the core (set in the class's static block). */
+let CHAIN: Limits<readonly HierarchicalTokenBucket[]>;
+
 /**
  * A token bucket in a tree: consuming from it takes the tokens from it **and every ancestor**,
  * all or nothing. Each bucket keeps its own FIFO of waiters; siblings never queue behind each
@@ -51,8 +55,10 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   readonly #perMs: number;
   #level: number;
   #last: number;
-  /** This bucket, then its parent, up to the root. */
+  /** This bucket, then its parent, up to the root: the chain of limits every take charges. */
   readonly #chain: HierarchicalTokenBucket[];
+  /** This bucket alone, for what reads its own level. */
+  readonly #own: HierarchicalTokenBucket[];
   /** Smallest capacity on the chain: the largest request that can ever be served here. */
   readonly #fits: number;
   #children: HierarchicalTokenBucket[] = [];
@@ -83,6 +89,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     this.#level = initialTokens;
     this.#last = this.#clock.now();
     this.#chain = parent === undefined ? [this] : [this, ...parent.#chain];
+    this.#own = parent === undefined ? this.#chain : [this];
     this.#fits = parent === undefined ? capacity : Math.min(capacity, parent.#fits);
     if (parent !== undefined) {
       parent.#children.push(this);
@@ -96,12 +103,28 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     return this.#childrenView;
   }
 
+  static {
+    CHAIN = {
+      count: (chain) => chain.length,
+      capacity: (chain, i) => chain[i]!.capacity,
+      perMs: (chain, i) => chain[i]!.#perMs,
+      level: (chain, i) => chain[i]!.#level,
+      last: (chain, i) => chain[i]!.#last,
+      set: (chain, i, level, last) => {
+        const b = chain[i]!;
+        b.#level = level;
+        b.#last = last;
+      },
+    };
+  }
+
   /**
-   * Tokens this level holds now, after refill. Never above capacity; below 0 only by the float
-   * hair a take within rounding slack leaves (kept, so that such hairs cannot add up).
+   * Tokens this level holds now, after refill. Below 0 while waiters (of this bucket or of any
+   * below it) hold reservations; never above capacity.
    */
   get tokens(): number {
-    return this.#refill(this.#clock.now());
+    advance(CHAIN, this.#own, this.#clock.now());
+    return this.#level;
   }
 
   /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */
@@ -109,7 +132,8 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     check.tokens(n);
     if (n > this.capacity) return Infinity;
     const now = this.#clock.now();
-    return waitFor(this.#refill(now), n, this.#perMs, now);
+    advance(CHAIN, this.#own, now);
+    return waitAll(CHAIN, this.#own, n, now);
   }
 
   /**
@@ -124,27 +148,31 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
       if (block) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
       return false;
     }
+    if (n === 0) return true; // even while waiters' reservations hold the levels below 0
     const now = this.#clock.now();
     this.#queue?.pump(now);
-    const queued = n > 0 && (this.#queue?.size ?? 0) > 0;
-    if (!queued && this.#take(n, now)) return true;
+    // Waiters' reservations are in the levels already: a level that covers n has them to spare.
+    if (reserve(CHAIN, this.#chain, n, 0, now) === 0) return true;
     if (!block) return false;
-    const wait = this.#chainWait(n + this.#owed(), now);
+    let wait = waitAll(CHAIN, this.#chain, n, now);
     if (wait === Infinity || wait > maxWait) return false;
     if (isManual(this.#clock)) throw manualClockSleep();
-    // The thread is ours while it sleeps: serve the queued waiters as they come due, then us.
+    // The thread is ours while it sleeps: serve the waiters that come due meanwhile, then us.
     for (;;) {
+      sleepSync(Math.max(1, wait));
       const at = this.#clock.now();
       this.#queue?.pump(at);
-      if ((this.#queue?.size ?? 0) === 0 && this.#take(n, at)) return true;
-      sleepSync(Math.max(1, this.#chainWait(n + this.#owed(), at)));
+      if (reserve(CHAIN, this.#chain, n, 0, at) === 0) return true;
+      wait = waitAll(CHAIN, this.#chain, n, at);
     }
   }
 
   /**
-   * Waits (without blocking the event loop) until `n` tokens are taken from every level.
-   * Rejects with {@link RateLimitExceeded} when the wait would exceed `maxWait`, `signal.reason`
-   * on abort, `RangeError` if `n` exceeds a capacity on the chain.
+   * Waits (without blocking the event loop) until `n` tokens are taken from every level: they
+   * are reserved on every level at once (the levels go below 0 by what is owed), and the waiter
+   * is served when time has earned them on the slowest level. Rejects with
+   * {@link RateLimitExceeded} when that would exceed `maxWait`, `signal.reason` on abort (the
+   * reservation goes back), `RangeError` if `n` exceeds a capacity on the chain.
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
     try {
@@ -155,59 +183,23 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
       if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
       const now = this.#clock.now();
       this.#queue?.pump(now);
-      if ((this.#queue?.size ?? 0) === 0 && this.#take(n, now)) return Promise.resolve();
-      const wait = this.#chainWait(n + this.#owed(), now);
+      const wait = reserve(CHAIN, this.#chain, n, maxWait, now);
+      if (wait === 0) return Promise.resolve();
       if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
       this.#queue ??= this.#newQueue();
-      return this.#queue.enqueue(n, now + maxWait, signal);
+      return this.#queue.enqueue(n, now + wait, signal);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Tokens wanted by this bucket's queued waiters. */
-  #owed(): number {
-    return this.#queue?.owed ?? 0;
-  }
-
-  /** Longest wait on the chain for `n` tokens (0 if every level has them). */
-  #chainWait(n: number, now: number): number {
-    let wait = 0;
-    for (const b of this.#chain) {
-      const w = waitFor(b.#refill(now), n, b.#perMs, now);
-      if (w > wait) wait = w;
-    }
-    return wait;
-  }
-
-  /** All or nothing: checks every level first, then commits. */
-  #take(n: number, now: number): boolean {
-    const chain = this.#chain;
-    for (const b of chain) if (!covers(b.#refill(now), n, b.#perMs, now)) return false;
-    // A take within the float slack leaves a hair of debt, as on every other kind: clamping it
-    // to 0 would let a run of tiny takes each pass on the same slack.
-    for (const b of chain) b.#level -= n;
-    return true;
-  }
-
-  #refill(now: number): number {
-    const last = this.#last;
-    if (now > last) {
-      this.#last = now;
-      this.#level = refill(this.#level, last, now, this.capacity, this.#perMs);
-    }
-    return this.#level;
-  }
-
   #newQueue(): WaiterQueue {
-    return new WaiterQueue({
+    const queue: WaiterQueue = new WaiterQueue({
       clock: this.#clock,
-      // The head waiter takes its tokens when every level has them (covers and waitFor agree, so
-      // a take that fails always comes with a wait the clock can reach).
-      serve: (n, now) => (this.#take(n, now) ? 0 : this.#chainWait(n, now)),
-      // Waiters here hold nothing while they wait.
-      release: () => {},
-    });
+      serve: (n, at, now) => headWait(CHAIN, this.#chain, n, at, now, queue.owed),
+      release: (n) => refund(CHAIN, this.#chain, n, this.#clock.now()),
+    }, true); // shared levels also hold other queues' reservations: the planned time tells
+    return queue;
   }
 }
 

@@ -1,4 +1,5 @@
 import { isManual, type Clock } from './clock.js';
+import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from './core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import {
@@ -13,6 +14,7 @@ import {
   type Limit,
   type TokenBucketOptions,
 } from './local-bucket.js';
+import { KeySlots } from './key-slots.js';
 import { markKind } from './kinds.js';
 import { lockFields } from './readonly.js';
 import { sleepSync } from './sleep.js';
@@ -49,10 +51,6 @@ export interface KeyedAcquirable {
 
 const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys'] as const;
 
-// Each new key examines this many remembered keys for buckets that have refilled to full. With
-// 2, the scan passes every entry at least once per (entries / 2) new keys, which bounds the map
-// at twice the keys active within one refill period (see README, "memory").
-const SWEEP_PER_NEW_KEY = 2;
 
 /** Where a key with queued waiters keeps them: one queue, one timer, per waiting key only. */
 interface KeyWaiters extends QueueHost {
@@ -94,15 +92,11 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   readonly #initial: Float64Array;
   /** Some limit starts below its capacity, so "full" and "new" differ: a full bucket is reset. */
   readonly #resetWhenFull: boolean;
-  /** Map order is least recently used first when `maxKeys` is set (a hit re-inserts the key). */
-  readonly #lru: boolean;
-  readonly #slots = new Map<string, number>();
-  #state: Float64Array;
-  #used = 0;
-  readonly #free: number[] = [];
+  /** The keys and their slots: [last refill time, level of each limit] per key. */
+  readonly #keys: KeySlots;
+  /** The core's view of a slot (by its offset in the slots' state). */
+  readonly #limits: Limits<number>;
   readonly #waiting = new Map<number, KeyWaiters>();
-  /** Round-robin sweep position: a live Map iterator survives deletes and sees appended keys. */
-  #cursor: MapIterator<[string, number]> | undefined;
 
   constructor(options: KeyedTokenBucketOptions) {
     const o = check.options<KeyedTokenBucketOptions>('options', options);
@@ -120,14 +114,37 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     this.#perMs = Float64Array.from(limits, (l) => perMillisecond(l.fillRate));
     this.#initial = Float64Array.from(limits, (l) => l.initialTokens);
     this.#resetWhenFull = limits.some((l) => l.initialTokens < l.capacity);
-    this.#lru = this.maxKeys !== Infinity;
-    this.#state = new Float64Array(64 * this.#stride);
+    this.#keys = new KeySlots(1 + limits.length, this.maxKeys, {
+      // A full bucket and a new one behave alike (with initialTokens < capacity, #refill makes
+      // them alike): forgetting it changes nothing, unless waiters hold reservations in it.
+      forgettable: (slot, now) => this.#isFull(this.#refill(slot, now)) && !this.#hasWaiters(slot),
+      inUse: (slot) => this.#hasWaiters(slot),
+      forgot: (slot) => this.#waiting.delete(slot),
+      init: (base, now) => {
+        const state = this.#keys.state;
+        state[base] = now;
+        state.set(this.#initial, base + 1);
+      },
+    });
+    // One refill time for all the limits of a key.
+    this.#limits = {
+      count: () => this.#count,
+      capacity: (_base, i) => this.#caps[i]!,
+      perMs: (_base, i) => this.#perMs[i]!,
+      level: (base, i) => this.#keys.state[base + 1 + i]!,
+      last: (base) => this.#keys.state[base]!,
+      set: (base, i, level, last) => {
+        const state = this.#keys.state;
+        state[base + 1 + i] = level;
+        if (i === this.#count - 1) state[base] = last; // after every limit has read the old time
+      },
+    };
     lockFields<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'maxKeys']);
   }
 
   /** Keys remembered now (buckets not yet known to be full, or not yet swept). */
   get size(): number {
-    return this.#slots.size;
+    return this.#keys.size;
   }
 
   /**
@@ -146,20 +163,18 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     }
     if (n > this.capacity) return false;
     const now = this.#clock.now();
-    const slot = this.#slot(key, now);
+    const slot = this.#keys.slotOf(key, now);
     if (n === 0) return true; // even while waiters hold the level below 0
     if (slot < 0) return false;
     const base = this.#refill(slot, now);
-    const s = this.#state;
+    const s = this.#keys.state;
     if (this.#count === 1) {
       const level = s[base + 1]!;
       if (!covers(level, n, this.#perMs[0]!, now)) return false;
       s[base + 1] = level - n;
       return true;
     }
-    if (this.#wait(base, n, 0, now) > 0) return false;
-    this.#add(base, -n);
-    return true;
+    return reserve(this.#limits, base, n, 0, now) === 0;
   }
 
   /**
@@ -186,13 +201,13 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     check.tokens(n);
     if (n > this.capacity) return Infinity;
     const now = this.#clock.now();
-    const slot = this.#slots.get(key);
+    const slot = this.#keys.find(key);
     if (slot === undefined) {
       let wait = 0;
       for (let i = 0; i < this.#count; i++) wait = Math.max(wait, waitFor(this.#initial[i]!, n, this.#perMs[i]!, now));
       return wait;
     }
-    return this.#wait(this.#refill(slot, now), n, 0, now);
+    return waitAll(this.#limits, this.#refill(slot, now), n, now);
   }
 
   /**
@@ -201,15 +216,13 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    */
   tokens(key: string): number {
     if (typeof key !== 'string') throw badKey(key);
-    const slot = this.#slots.get(key);
+    const slot = this.#keys.find(key);
     let level = Infinity;
     if (slot === undefined) {
       for (let i = 0; i < this.#count; i++) level = Math.min(level, this.#initial[i]!);
       return level;
     }
-    const base = this.#refill(slot, this.#clock.now());
-    for (let i = 1; i <= this.#count; i++) level = Math.min(level, this.#state[base + i]!);
-    return level;
+    return lowest(this.#limits, this.#refill(slot, this.#clock.now()));
   }
 
   /**
@@ -219,9 +232,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    */
   delete(key: string): boolean {
     if (typeof key !== 'string') throw badKey(key);
-    const slot = this.#slots.get(key);
+    const slot = this.#keys.find(key);
     if (slot === undefined || this.#hasWaiters(slot)) return false;
-    this.#forget(key, slot);
+    this.#keys.forget(key, slot);
     return true;
   }
 
@@ -232,116 +245,43 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.#clock.now();
-    const slot = this.#slot(key, now);
+    const slot = this.#keys.slotOf(key, now);
     if (n === 0) return Promise.resolve();
     if (slot < 0) throw new RateLimitExceeded(this.#noRoomWait(now), `rate limit exceeded: all maxKeys (${this.maxKeys}) keys have queued waiters`);
     let host = this.#waiting.get(slot);
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (host !== undefined && host.queue.size > 0) host.queue.pump(now);
-    const base = this.#refill(slot, now);
-    const wait = this.#wait(base, n, 0, now);
-    if (wait === 0) {
-      this.#add(base, -n);
-      return Promise.resolve();
-    }
+    // Reserved now, so later requests see the debt and cannot overtake.
+    const wait = reserve(this.#limits, this.#refill(slot, now), n, maxWait, now);
+    if (wait === 0) return Promise.resolve();
     if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
-    this.#add(base, -n); // reserved now, so later requests see the debt and cannot overtake
     if (host === undefined) {
       host = this.#host(slot);
       this.#waiting.set(slot, host);
     }
-    return host.queue.enqueue(n, Infinity, signal);
+    return host.queue.enqueue(n, now + wait, signal);
   }
 
   #blockingTake(key: string, n: number, maxWait: number): boolean {
     if (n > this.capacity) throw neverFits(n, this.capacity);
     const now = this.#clock.now();
-    const slot = this.#slot(key, now);
+    const slot = this.#keys.slotOf(key, now);
     if (n === 0) return true;
     if (slot < 0) return false;
     const base = this.#refill(slot, now);
-    const wait = this.#wait(base, n, 0, now);
+    const wait = waitAll(this.#limits, base, n, now);
     if (wait === Infinity || wait > maxWait) return false;
     if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
-    this.#add(base, -n);
+    addAll(this.#limits, base, -n);
     sleepSync(wait);
     return true;
-  }
-
-  /** The slot of `key`, remembering it (at `initialTokens`) if new; -1 if `maxKeys` leaves no room. */
-  #slot(key: string, now: number): number {
-    const slot = this.#slots.get(key);
-    if (slot !== undefined) {
-      if (this.#lru) {
-        this.#slots.delete(key);
-        this.#slots.set(key, slot);
-      }
-      return slot;
-    }
-    this.#sweep(now);
-    if (this.#slots.size >= this.maxKeys && !this.#evict()) return -1;
-    const fresh = this.#free.length > 0 ? this.#free.pop()! : this.#grow();
-    const base = fresh * this.#stride;
-    this.#state[base] = now;
-    this.#state.set(this.#initial, base + 1);
-    this.#slots.set(key, fresh);
-    return fresh;
-  }
-
-  #grow(): number {
-    const slot = this.#used++;
-    if ((slot + 1) * this.#stride > this.#state.length) {
-      const bigger = new Float64Array(this.#state.length * 2);
-      bigger.set(this.#state);
-      this.#state = bigger;
-    }
-    return slot;
-  }
-
-  /** Examines the next few remembered keys and forgets those whose bucket has refilled to full. */
-  #sweep(now: number): void {
-    for (let i = 0; i < SWEEP_PER_NEW_KEY; i++) {
-      let step = this.#cursor?.next();
-      if (step === undefined || step.done === true) {
-        this.#cursor = this.#slots.entries();
-        step = this.#cursor.next();
-        if (step.done === true) return;
-      }
-      const [key, slot] = step.value;
-      if (this.#isFull(this.#refill(slot, now)) && !this.#hasWaiters(slot)) this.#forget(key, slot);
-    }
-  }
-
-  /**
-   * Makes room for one key by forgetting the least recently used one without waiters (keys with
-   * waiters move to the back: they are in use). False if every remembered key has waiters.
-   */
-  #evict(): boolean {
-    for (let tries = this.#slots.size; tries > 0; tries--) {
-      const first = this.#slots.entries().next();
-      if (first.done === true) return true;
-      const [key, slot] = first.value;
-      if (!this.#hasWaiters(slot)) {
-        this.#forget(key, slot);
-        return true;
-      }
-      this.#slots.delete(key);
-      this.#slots.set(key, slot);
-    }
-    return false;
   }
 
   /** When every key has waiters: the time until the first of them has served all of its own. */
   #noRoomWait(now: number): number {
     let soonest = Infinity;
-    for (const slot of this.#slots.values()) soonest = Math.min(soonest, this.#wait(this.#refill(slot, now), 0, 0, now));
+    for (const slot of this.#keys.values()) soonest = Math.min(soonest, waitAll(this.#limits, this.#refill(slot, now), 0, now));
     return soonest;
-  }
-
-  #forget(key: string, slot: number): void {
-    this.#slots.delete(key);
-    this.#waiting.delete(slot);
-    this.#free.push(slot);
   }
 
   #hasWaiters(slot: number): boolean {
@@ -358,12 +298,17 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    * refilled to full (and holds no reservations) is a new bucket again.
    */
   #refill(slot: number, now: number): number {
-    const s = this.#state;
+    const s = this.#keys.state;
     const base = slot * this.#stride;
     const last = s[base]!;
     if (now > last) {
-      s[base] = now;
-      for (let i = 0; i < this.#count; i++) s[base + 1 + i] = refill(s[base + 1 + i]!, last, now, this.#caps[i]!, this.#perMs[i]!);
+      if (this.#count === 1) {
+        // The hot path of every keyed consume: the core's advance written out for one limit.
+        s[base] = now;
+        s[base + 1] = refill(s[base + 1]!, last, now, this.#caps[0]!, this.#perMs[0]!);
+      } else {
+        advance(this.#limits, base, now);
+      }
       if (this.#resetWhenFull && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(this.#initial, base + 1);
     }
     return base;
@@ -372,24 +317,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   // Exact, not within EPSILON: refill stops at exactly the capacity, and forgetting a bucket a hair
   // below it would hand that hair back (over and over, with a rate of 0).
   #isFull(base: number): boolean {
-    for (let i = 0; i < this.#count; i++) if (this.#state[base + 1 + i]! < this.#caps[i]!) return false;
+    const s = this.#keys.state;
+    for (let i = 0; i < this.#count; i++) if (s[base + 1 + i]! < this.#caps[i]!) return false;
     return true;
-  }
-
-  /** Longest wait over every limit until its level plus `extra` covers `n` (0 if it does now). */
-  #wait(base: number, n: number, extra: number, now: number): number {
-    let wait = 0;
-    for (let i = 0; i < this.#count; i++) {
-      const w = waitFor(this.#state[base + 1 + i]! + extra, n, this.#perMs[i]!, now);
-      if (w > wait) wait = w;
-    }
-    return wait;
-  }
-
-  /** Adds `delta` tokens to every limit (negative to take or reserve), never above a capacity. */
-  #add(base: number, delta: number): void {
-    const s = this.#state;
-    for (let i = 0; i < this.#count; i++) s[base + 1 + i] = Math.min(this.#caps[i]!, s[base + 1 + i]! + delta);
   }
 
   /** A queue host for one key's waiters. Its slot is stable: keys with waiters are never forgotten. */
@@ -399,10 +329,10 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       queue: undefined as unknown as WaiterQueue,
       // Queued reservations are already out of the levels: the head is served once a level
       // plus what the queue holds covers it.
-      serve: (n, now) => this.#wait(this.#refill(slot, now), n, host.queue.owed, now),
-      release: (n) => this.#add(this.#refill(slot, this.#clock.now()), n),
+      serve: (n, at, now) => headWait(this.#limits, this.#refill(slot, now), n, at, now, host.queue.owed),
+      release: (n) => addAll(this.#limits, this.#refill(slot, this.#clock.now()), n),
     };
-    (host as { queue: WaiterQueue }).queue = new WaiterQueue(host);
+    (host as { queue: WaiterQueue }).queue = new WaiterQueue(host, false); // the levels tell when the head's tokens are earned
     return host;
   }
 }

@@ -1,5 +1,6 @@
 import { defaultClock, isManual, type Clock } from './clock.js';
-import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
+import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from './core/limits.js';
+import { covers, perMillisecond, refill } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
 import * as check from './validate.js';
 import { markKind } from './kinds.js';
@@ -72,6 +73,9 @@ export function checkLimits(o: Partial<Limit> & { limits?: unknown }): check.Lim
     return check.limit(`limits[${i}]`, l);
   });
 }
+
+/** How the bucket's limits are laid out for the core (set in the class's static block). */
+let LIMITS: Limits<LocalBucket>;
 
 /** State of a second, third, ... limit. The first lives in the bucket's own fields (the fast path). */
 interface ExtraLimit {
@@ -171,6 +175,23 @@ export abstract class LocalBucket implements AcquirableBucket {
   static {
     takeNow = (bucket, n) => bucket.#tryTake(n);
     takeBlocking = (bucket, n, maxWait, sleep) => bucket.#blockingTake(n, maxWait, sleep);
+    LIMITS = {
+      count: (b) => (b.#extra === undefined ? 1 : 1 + b.#extra.length),
+      capacity: (b, i) => (i === 0 ? b.#capacity : b.#extra![i - 1]!.capacity),
+      perMs: (b, i) => (i === 0 ? b.#perMs : b.#extra![i - 1]!.perMs),
+      level: (b, i) => (i === 0 ? b.#level : b.#extra![i - 1]!.level),
+      last: (b, i) => (i === 0 ? b.#last : b.#extra![i - 1]!.last),
+      set: (b, i, level, last) => {
+        const l = i === 0 ? undefined : b.#extra![i - 1]!;
+        if (l === undefined) {
+          b.#level = level;
+          b.#last = last;
+        } else {
+          l.level = level;
+          l.last = last;
+        }
+      },
+    };
   }
 
   /**
@@ -178,17 +199,17 @@ export abstract class LocalBucket implements AcquirableBucket {
    * queued waiters hold reservations; never above capacity.
    */
   get tokens(): number {
-    const now = this.#clock.now();
-    let level = this.#refill(now);
-    if (this.#extra !== undefined) for (const l of this.#extra) level = Math.min(level, refillExtra(l, now));
-    return level;
+    advance(LIMITS, this, this.#clock.now());
+    return lowest(LIMITS, this);
   }
 
   /** Milliseconds until `n` tokens are available (0 if now, `Infinity` if never, as for `n > capacity`). */
   timeUntil(n = 1): number {
     check.tokens(n);
     if (n > this.capacity) return Infinity;
-    return this.#wait(n, 0, this.#clock.now());
+    const now = this.#clock.now();
+    advance(LIMITS, this, now);
+    return waitAll(LIMITS, this, n, now);
   }
 
   /**
@@ -213,29 +234,19 @@ export abstract class LocalBucket implements AcquirableBucket {
     const now = this.#clock.now();
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
-    const wait = this.#wait(n, 0, now);
-    if (wait === 0) {
-      this.#add(-n);
-      return Promise.resolve();
-    }
+    const wait = reserve(LIMITS, this, n, maxWait, now);
+    if (wait === 0) return Promise.resolve();
     if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
-    this.#add(-n);
     this.#queue ??= this.#newQueue();
-    return this.#queue.enqueue(n, Infinity, signal);
+    return this.#queue.enqueue(n, now + wait, signal);
   }
 
   #newQueue(): WaiterQueue {
     const queue: WaiterQueue = new WaiterQueue({
       clock: this.#clock,
-      // Every queued reservation is already taken out of the levels: the head's tokens are
-      // earned once a level plus what the queue holds covers it.
-      serve: (n, now) => this.#wait(n, queue.owed, now),
-      // An aborted waiter's reservation goes back to the bucket (every limit refilled to now first).
-      release: (n) => {
-        this.#wait(0, 0, this.#clock.now());
-        this.#add(n);
-      },
-    });
+      serve: (n, at, now) => headWait(LIMITS, this, n, at, now, queue.owed),
+      release: (n) => refund(LIMITS, this, n, this.#clock.now()),
+    }, false); // the levels and what the queue holds tell when the head's tokens are earned
     return queue;
   }
 
@@ -244,24 +255,20 @@ export abstract class LocalBucket implements AcquirableBucket {
     // Taking nothing always succeeds, even while waiters' reservations hold the level below 0.
     if (n === 0) return true;
     const now = this.#clock.now();
-    if (this.#extra === undefined) {
-      // The hot path of every consume: #refill written out, so each field is loaded once and
-      // stored once.
-      let level = this.#level;
-      const last = this.#last;
-      if (now > last) {
-        this.#last = now;
-        level = refill(level, last, now, this.#capacity, this.#perMs);
-      }
-      if (!covers(level, n, this.#perMs, now)) {
-        this.#level = level;
-        return false;
-      }
-      this.#level = level - n;
-      return true;
+    if (this.#extra !== undefined) return reserve(LIMITS, this, n, 0, now) === 0;
+    // The hot path of every consume: the core's reserve written out for one limit, so each field
+    // is loaded once and stored once (a property test pins the two together).
+    let level = this.#level;
+    const last = this.#last;
+    if (now > last) {
+      this.#last = now;
+      level = refill(level, last, now, this.#capacity, this.#perMs);
     }
-    if (this.#wait(n, 0, now) > 0) return false;
-    this.#add(-n);
+    if (!covers(level, n, this.#perMs, now)) {
+      this.#level = level;
+      return false;
+    }
+    this.#level = level - n;
     return true;
   }
 
@@ -272,49 +279,23 @@ export abstract class LocalBucket implements AcquirableBucket {
   #blockingTake(n: number, maxWait: number, sleep: (ms: number) => void): boolean {
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (n === 0) return true;
-    const wait = this.#wait(n, 0, this.#clock.now());
+    const now = this.#clock.now();
+    advance(LIMITS, this, now);
+    const wait = waitAll(LIMITS, this, n, now);
     if (wait === Infinity || wait > maxWait) return false;
     if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
-    this.#add(-n);
+    addAll(LIMITS, this, -n);
     sleep(wait);
     return true;
   }
-
-  #refill(now: number): number {
-    const last = this.#last;
-    if (now > last) {
-      this.#last = now;
-      this.#level = refill(this.#level, last, now, this.#capacity, this.#perMs);
-    }
-    return this.#level;
-  }
-
-  /** Longest wait over every limit until `level + extra` covers `n` (0 if it does now). */
-  #wait(n: number, extra: number, now: number): number {
-    let wait = waitFor(this.#refill(now) + extra, n, this.#perMs, now);
-    if (this.#extra !== undefined) {
-      for (const l of this.#extra) {
-        const w = waitFor(refillExtra(l, now) + extra, n, l.perMs, now);
-        if (w > wait) wait = w;
-      }
-    }
-    return wait;
-  }
-
-  /** Adds `delta` tokens to every limit (negative to take or reserve), never above a capacity. */
-  #add(delta: number): void {
-    const level = this.#level + delta;
-    this.#level = level > this.#capacity ? this.#capacity : level;
-    if (this.#extra !== undefined) for (const l of this.#extra) l.level = Math.min(l.capacity, l.level + delta);
-  }
 }
-
 
 markKind(LocalBucket, 'single');
 
 // Buckets made one after another with the same limits (one per user, say) share one frozen
-// list: ~100 heap bytes less per bucket. The checked limits are fresh objects of one shape, so
-// they are frozen as they are (freezing spread copies gave each bucket its own hidden class).
+// list instead of a list each, a large share of a small bucket's memory. The checked limits are
+// fresh objects of one shape, so they are frozen as they are (freezing spread copies gave each
+// bucket its own hidden class).
 let lastLimits: readonly Readonly<Limit>[] = [];
 
 function frozenLimits(limits: check.LimitShape[]): readonly Readonly<Limit>[] {
@@ -327,13 +308,6 @@ function frozenLimits(limits: check.LimitShape[]): readonly Readonly<Limit>[] {
   return lastLimits;
 }
 
-function refillExtra(l: ExtraLimit, now: number): number {
-  if (now > l.last) {
-    l.level = refill(l.level, l.last, now, l.capacity, l.perMs);
-    l.last = now;
-  }
-  return l.level;
-}
 
 const NO_WAIT_LIMIT = { maxWait: Infinity, signal: undefined } as const;
 

@@ -1,24 +1,27 @@
 import { offAbort, onAbort } from './abort.js';
 import { schedule, type Clock, type ClockTimer } from './clock.js';
-import { RateLimitExceeded } from './errors.js';
 
 /**
- * What a bucket tells its queue. `serve` is asked about the head waiter only, so a later small
- * request can never overtake an earlier large one (strict FIFO).
+ * What a bucket tells its queue. Every waiter has reserved its tokens when it queued; `serve` is
+ * asked about the head waiter only, so a later small request can never overtake an earlier large
+ * one (strict FIFO).
  */
 export interface QueueHost {
   readonly clock: Clock;
-  /** Hands `n` tokens to the head waiter if it can have them now (returns 0), else ms still to wait. */
-  serve(n: number, now: number): number;
-  /** A queued waiter gave up (abort, deadline): give back whatever it held. */
+  /**
+   * 0 if the head waiter (`n` tokens, reserved to be earned at clock time `at`) has its tokens
+   * now, else the ms still to wait. A host may serve before `at` when it can tell the tokens came
+   * sooner (a waiter ahead gave its reservation back).
+   */
+  serve(n: number, at: number, now: number): number;
+  /** A queued waiter gave up (abort): give back its reservation of `n` tokens. */
   release(n: number): void;
 }
 
-/** What only some waiters have: an abort signal, or a deadline (hierarchies' `maxWait`). */
+/** What only some waiters have: an abort signal. */
 interface RareParts {
-  readonly deadline: number;
-  readonly signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
+  readonly signal: AbortSignal;
+  readonly cancel: () => void;
 }
 
 type Resolve = (value: void | PromiseLike<void>) => void;
@@ -36,15 +39,17 @@ const capture = (resolve: Resolve): void => {
  * waiters are 10,000 promises and one timer, not 10,000 timers.
  *
  * Memory per waiter is what the caller's promise needs anyway (the promise, its resolve
- * function and their context, ~160 bytes in V8) plus two array slots: the waiters are kept in
- * columns (`#resolves`, `#ns`), not as one object each; the few with a signal or a deadline
- * have their extra parts in `#rare`, by sequence number.
+ * function and their context) plus two array slots: the waiters are kept in columns
+ * (`#resolves`, `#ns`, and `#ats` for hosts that need the ready times), not as one object each;
+ * the few with an abort signal have it in `#rare`, by sequence number.
  */
 export class WaiterQueue {
   readonly #host: QueueHost;
-  /** Per waiter, by index: its resolve function (undefined once settled), and its token count. */
+  /** Per waiter, by index: its resolve function (undefined once settled), token count and ready time. */
   #resolves: (Resolve | undefined)[] = [];
   #ns: number[] = [];
+  /** Ready times, kept only for hosts that ask (the others are told `Infinity`). */
+  #ats: number[] | undefined;
   /** Sequence number of index 0: a waiter's sequence number never changes while slots are dropped. */
   #base = 0;
   #head = 0;
@@ -64,8 +69,10 @@ export class WaiterQueue {
     this.pump(this.#host.clock.now());
   };
 
-  constructor(host: QueueHost) {
+  /** @param keepReadyTimes whether `serve` needs each waiter's ready time, or can tell from the levels */
+  constructor(host: QueueHost, keepReadyTimes: boolean) {
     this.#host = host;
+    if (keepReadyTimes) this.#ats = [];
   }
 
   /** Waiters still waiting. */
@@ -79,21 +86,18 @@ export class WaiterQueue {
   }
 
   /**
-   * Queues a waiter for `n` tokens. It resolves when the host serves it; rejects with
-   * `signal.reason` on abort, or with {@link RateLimitExceeded} if it is still not served
-   * when its wait would pass `deadline` (clock time).
+   * Queues a waiter that has reserved `n` tokens, earned at clock time `at`. It resolves when the
+   * host serves it, or rejects with `signal.reason` on abort (its reservation goes back).
    */
-  enqueue(n: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+  enqueue(n: number, at: number, signal: AbortSignal | undefined): Promise<void> {
     const promise = new Promise<void>(capture);
     const seq = this.#base + this.#resolves.length;
     this.#resolves.push(nextResolve);
     this.#ns.push(n);
-    if (signal !== undefined || deadline !== Infinity) {
-      const rare: RareParts = { deadline, signal, onAbort: undefined };
-      if (signal !== undefined) {
-        rare.onAbort = () => this.#cancel(seq, signal.reason);
-        onAbort(signal, rare.onAbort);
-      }
+    this.#ats?.push(at);
+    if (signal !== undefined) {
+      const rare: RareParts = { signal, cancel: () => this.#cancel(seq, signal.reason) };
+      onAbort(signal, rare.cancel);
       (this.#rare ??= new Map()).set(seq, rare);
     }
     this.#live++;
@@ -112,14 +116,10 @@ export class WaiterQueue {
         this.#armedFor = -1;
         return;
       }
-      const n = this.#ns[head]!;
       const seq = this.#base + head;
-      const wait = this.#host.serve(n, now);
+      const wait = this.#host.serve(this.#ns[head]!, this.#ats === undefined ? Infinity : this.#ats[head]!, now);
       if (wait === 0) {
         this.#finish(head, true, undefined);
-      } else if (now + wait > (this.#rare?.get(seq)?.deadline ?? Infinity)) {
-        this.#host.release(n);
-        this.#finish(head, false, new RateLimitExceeded(wait));
       } else {
         // Every acquire pumps the queue; re-arming each time would create one timer per waiter.
         // Nothing but time adds tokens for an unchanged head (an early wake just re-arms).
@@ -143,6 +143,7 @@ export class WaiterQueue {
       this.#base += resolves.length;
       this.#resolves = [];
       this.#ns = [];
+      if (this.#ats !== undefined) this.#ats = [];
       this.#head = 0;
     }
     return -1;
@@ -157,13 +158,14 @@ export class WaiterQueue {
     const rare = this.#rare?.get(seq);
     if (rare !== undefined) {
       this.#rare!.delete(seq);
-      if (rare.onAbort !== undefined) offAbort(rare.signal!, rare.onAbort);
+      offAbort(rare.signal, rare.cancel);
     }
     if (index === this.#head) this.#head++;
     // Keep the columns from holding thousands of served slots.
     if (this.#head > 1024 && this.#head * 2 > this.#resolves.length) {
       this.#resolves = this.#resolves.slice(this.#head);
       this.#ns = this.#ns.slice(this.#head);
+      if (this.#ats !== undefined) this.#ats = this.#ats.slice(this.#head);
       this.#base += this.#head;
       this.#head = 0;
     }

@@ -150,7 +150,8 @@ describe('HierarchicalTokenBucket acquire', () => {
     await p;
     expect(at).toBe(200);
     expect(root.tokens).toBeCloseTo(0, 9);
-    expect(child.tokens).toBeCloseTo(8, 9); // 20 earned, capped at 10, minus 2
+    // The 2 were reserved at 0 (the child went to -2); 20 earned since, capped at 10.
+    expect(child.tokens).toBeCloseTo(10, 9);
   });
 
   it('is first come, first served within a bucket', async () => {
@@ -181,7 +182,9 @@ describe('HierarchicalTokenBucket acquire', () => {
     await sibling.acquire(2); // resolves at once
     expect(team2.consume(1)).toBe(true);
     expect(userDone).toBe(false);
-    expect(root.tokens).toBe(94);
+    expect(root.tokens).toBe(89); // user's waiter holds its 5 on every level of its chain
+    expect(team.tokens).toBe(30);
+    expect(user.tokens).toBe(-5);
     clock.advance(5000);
     await waiting;
     expect(userDone).toBe(true);
@@ -198,18 +201,22 @@ describe('HierarchicalTokenBucket acquire', () => {
     expect(never.retryAfter).toBe(Infinity);
   });
 
-  it('a queued waiter whose wait grows past maxWait (a sibling took the shared tokens) is refused', async () => {
+  it('a queued waiter holds its tokens on the shared ancestor: a sibling cannot take them, and it is served on time', async () => {
     const clock = new ManualClock();
     const root = new HierarchicalTokenBucket({ capacity: 10, fillRate: 10, initialTokens: 0, clock });
     const a = new HierarchicalTokenBucket({ capacity: 10, fillRate: 10, parent: root });
     const b = new HierarchicalTokenBucket({ capacity: 10, fillRate: 10, parent: root });
-    const p = a.acquire(5, { maxWait: 600 }).catch((e: unknown) => e);
+    let servedAt = -1;
+    const p = a.acquire(5, { maxWait: 600 }).then(() => (servedAt = clock.now()));
     clock.advance(499);
-    expect(b.consume(4.9)).toBe(true);
+    expect(b.consume(4.9)).toBe(false); // the root's 4.99 earned so far are owed to a's waiter
+    await expect(b.acquire(1, { maxWait: 50 })).rejects.toBeInstanceOf(RateLimitExceeded); // 101 ms away
     clock.advance(1);
-    const error = await p;
-    expect(error).toBeInstanceOf(RateLimitExceeded);
-    expect((error as RateLimitExceeded).retryAfter).toBeCloseTo(490, 6);
+    await p;
+    expect(servedAt).toBe(500);
+    expect(b.consume(0.1)).toBe(false);
+    clock.advance(10);
+    expect(b.consume(0.1)).toBe(true);
   });
 
   it('abort rejects with signal.reason and takes nothing; the next waiter moves up', async () => {
@@ -223,7 +230,8 @@ describe('HierarchicalTokenBucket acquire', () => {
     await expect(first).rejects.toBe('changed my mind');
     await second;
     expect(secondAt).toBe(1000);
-    expect(levels()).toEqual([99, 39, 0, 30]);
+    // The second waiter's token was reserved at 0; root and team have refilled to full since.
+    expect(levels()).toEqual([100, 40, 0, 30]);
     await expect(user.acquire(1, { signal: AbortSignal.abort('early') })).rejects.toBe('early');
   });
 
