@@ -1,4 +1,9 @@
 import { defineConfig } from 'tsup';
+import { embedLua } from './scripts/embed-lua.mjs';
+
+// The Redis buckets' Lua scripts are bundled as text from a generated module (src/redis/lua/*.lua
+// → scripts.generated.ts): refresh it before building. dist/ then holds no .lua file.
+embedLua();
 
 export default defineConfig({
   entry: {

@@ -1,6 +1,11 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { embedLua } from './scripts/embed-lua.mjs';
+
+// The Redis buckets' Lua scripts reach the code as a generated module (src/redis/lua/*.lua →
+// scripts.generated.ts): refresh it before any test imports it.
+embedLua();
 
 const src = (p: string) => fileURLToPath(new URL(`./src/${p}`, import.meta.url));
 const root = fileURLToPath(new URL('./', import.meta.url));

@@ -72,9 +72,10 @@ export interface CeilingScript {
 export const CEILING_SCRIPTS: readonly CeilingScript[] = [
   { name: 'EVALSHA `return 1`', lua: RETURN_ONE_LUA, args: ['0'] },
   { name: 'EVALSHA minimal Lua bucket', lua: MINIMAL_BUCKET_LUA, args: ['1', 'bench:ceiling:minimal', '1000000000', '1000000', '1'] },
-  // n = 1, maxWait 0, then one limit: capacity, tokens per ms, initial tokens (see TAKE_LUA's header).
-  { name: 'EVALSHA bucketflow take script (general)', lua: TAKE_LUA, args: ['1', 'bench:ceiling:bucketflow', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
-  { name: 'EVALSHA bucketflow take script (one key, one limit)', lua: TAKE_ONE_LUA, args: ['1', 'bench:ceiling:bucketflow-one', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
+  // Never stale ('inf'), n = 1, maxWait 0, then one limit: capacity, tokens per ms, initial
+  // tokens (see the header of src/redis/lua/take.lua).
+  { name: 'EVALSHA bucketflow take script (general)', lua: TAKE_LUA, args: ['1', 'bench:ceiling:bucketflow', 'inf', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
+  { name: 'EVALSHA bucketflow take script (one key, one limit)', lua: TAKE_ONE_LUA, args: ['1', 'bench:ceiling:bucketflow-one', 'inf', '1', '0', '1', '1000000000', '1000000', '1000000000'] },
 ];
 
 /** Median of one metric of one contender, or undefined if it was not measured. */

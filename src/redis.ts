@@ -1,15 +1,12 @@
-export {
-  RedisTokenBucket,
-  type RedisTokenBucketOptions,
-  type RedisLimitOptions,
-  type RedisConnectionOptions,
-} from './redis/redis-token-bucket.js';
+export { RedisTokenBucket, type RedisTokenBucketOptions } from './redis/redis-token-bucket.js';
 export {
   createRedisBucketHierarchy,
   type RedisBucketHierarchyConfig,
   type RedisHierarchicalTokenBucket,
 } from './redis/redis-hierarchy.js';
 export { RedisKeyedTokenBucket, type RedisKeyedTokenBucketOptions } from './redis/redis-keyed.js';
+export type { RedisLimitOptions, RedisConnectionOptions } from './redis/options.js';
+export type { RedisFailurePolicy } from './redis/failure-policy.js';
+export type { RedisConsumeOptions } from './redis/redis-limiter.js';
 export { RedisBucketError } from './redis/redis-call.js';
-export type { RedisFailurePolicy, RedisConsumeOptions } from './redis/redis-limiter.js';
 export { RateLimitExceeded } from './errors.js';

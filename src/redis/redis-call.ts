@@ -1,11 +1,9 @@
 // Redis calls with a deadline of our own: ioredis may queue a command while it reconnects and
 // retry it many times, so its own settings cannot promise a prompt answer. Ours can.
 //
-// A timer per call (setTimeout + clearTimeout) cost ~1.5 µs of client CPU per call, ~15% of the
-// throughput on one connection. The calls of one bucket share one timeout, so their deadlines come
-// in the order the calls were made: a queue and one timer for its head cover them all.
-
-import { callScript, type ScriptClient } from './scripts.js';
+// No timer per call: arming and clearing one is a large part of a call's client-side cost. The
+// calls of one limiter share one timeout, so their deadlines come in the order the calls were
+// made: a queue and one timer for its head cover them all.
 
 /**
  * A Redis bucket could not reach a decision: Redis answered with an error, could not be reached,
@@ -88,19 +86,6 @@ export class TimedCalls {
     );
   }
 
-  /** Calls a script defined by `defineScripts` (see {@link TimedCalls.run}). */
-  script<T>(
-    client: ScriptClient,
-    command: string,
-    args: (string | number)[],
-    what: CallName,
-    onReply: (reply: unknown) => T,
-    onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
-    onLate?: (reply: unknown) => void,
-  ): Promise<T> {
-    return this.run(() => callScript(client, command, args), what, onReply, onFailure, onLate);
-  }
-
   /**
    * {@link TimedCalls.send} as a promise: resolves with `onReply(reply)`; on a failure or timeout
    * (or a reply that `onReply` rejects by throwing a {@link RedisBucketError}), with
@@ -111,7 +96,6 @@ export class TimedCalls {
     what: CallName,
     onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T | PromiseLike<T>,
-    onLate?: (reply: unknown) => void,
   ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       const fail = (error: unknown): void => {
@@ -131,7 +115,7 @@ export class TimedCalls {
         } catch (error) {
           fail(error);
         }
-      }, fail, onLate);
+      }, fail);
     });
   }
 

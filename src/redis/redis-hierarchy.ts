@@ -3,28 +3,20 @@ import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyN
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
-import {
-  RedisLimiter,
-  checkClient,
-  checkPolicy,
-  checkTimeout,
-  limitArgs,
-  type FailureAnswer,
-  type RedisConsumeOptions,
-  type RedisTarget,
-} from './redis-limiter.js';
-import type { RedisConnectionOptions } from './redis-token-bucket.js';
+import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
+import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
+import { RedisBucket } from './redis-bucket.js';
+import { RedisLimiter, type RedisConsumeOptions } from './redis-limiter.js';
+import { limitArgs, type RedisTarget } from './target.js';
 
 /** A {@link createRedisBucketHierarchy} config: the root node plus the Redis connection. */
-export interface RedisBucketHierarchyConfig extends BucketHierarchyNode, Omit<RedisConnectionOptions, 'onRedisError'> {
+export interface RedisBucketHierarchyConfig extends BucketHierarchyNode, RedisConnectionOptions {
   /**
    * Start of every key of the hierarchy (default `''`). A bucket's key is
    * `${prefix}{${rootName}}:${name}`: the `{rootName}` hash tag puts the whole hierarchy in one
    * Cluster slot. The prefix must not contain `{` or `}`.
    */
   prefix?: string;
-  /** As for `RedisTokenBucket`, without the local-bucket form: `'throw'` (default), `'allow'` or `'deny'`. */
-  onRedisError?: 'throw' | 'allow' | 'deny';
 }
 
 /**
@@ -58,63 +50,42 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
 
 const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'name', 'capacity', 'fillRate', 'initialTokens', 'children'] as const;
 
-class RedisHierarchyNode implements RedisHierarchicalTokenBucket {
+class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBucket {
   readonly name: string;
   readonly key: string;
   readonly parent: RedisHierarchyNode | undefined;
-  readonly capacity: number;
-  readonly fillRate: number;
   #children: RedisHierarchyNode[] = [];
   #childrenView: readonly RedisHierarchyNode[] = Object.freeze([]);
-  readonly #limiter: RedisLimiter;
-  readonly #onFailure: FailureAnswer;
+  /** The keys a request here takes from (its children's chains start with it). */
   readonly #chain: RedisTarget;
-  readonly #own: RedisTarget;
 
   constructor(node: BucketHierarchyNode, parent: RedisHierarchyNode | undefined, keyOf: (name: string) => string,
     limiter: RedisLimiter, onFailure: FailureAnswer) {
-    this.name = node.name;
-    this.key = keyOf(this.name);
-    this.parent = parent;
-    this.capacity = node.capacity;
-    this.fillRate = node.fillRate;
-    this.#limiter = limiter;
-    this.#onFailure = onFailure;
-    const own = limitArgs([{ capacity: node.capacity, fillRate: node.fillRate, initialTokens: node.initialTokens ?? node.capacity }]);
-    const what = `Redis hierarchy bucket ${JSON.stringify(this.name)}`;
-    this.#own = { keys: [this.key], limitArgs: own, capacity: this.capacity, what };
-    this.#chain = parent === undefined ? this.#own : {
-      keys: [this.key, ...parent.#chain.keys],
-      limitArgs: [...own, ...parent.#chain.limitArgs],
-      capacity: Math.min(this.capacity, parent.#chain.capacity),
+    const key = keyOf(node.name);
+    const initialTokens = node.initialTokens ?? node.capacity;
+    const args = limitArgs([{ capacity: node.capacity, fillRate: node.fillRate, initialTokens }]);
+    const what = `Redis hierarchy bucket ${JSON.stringify(node.name)}`;
+    const own: RedisTarget = { keys: [key], limitArgs: args, capacity: node.capacity, what };
+    const chain: RedisTarget = parent === undefined ? own : {
+      keys: [key, ...parent.#chain.keys],
+      limitArgs: [...args, ...parent.#chain.limitArgs],
+      capacity: Math.min(node.capacity, parent.#chain.capacity),
       what,
     };
-    if (node.initialTokens !== undefined && node.initialTokens < node.capacity) limiter.create(this.#own);
+    super({ capacity: node.capacity, fillRate: node.fillRate, limiter, chain, own, onFailure, startsBelowCapacity: initialTokens < node.capacity });
+    this.name = node.name;
+    this.key = key;
+    this.parent = parent;
+    this.#chain = chain;
     if (parent !== undefined) {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);
     }
-    lockFields<RedisHierarchyNode>(this, ['name', 'key', 'parent', 'capacity', 'fillRate']);
+    lockFields<RedisHierarchyNode>(this, ['name', 'key', 'parent']);
   }
 
   get children(): readonly RedisHierarchyNode[] {
     return this.#childrenView;
-  }
-
-  consume(n = 1, options?: RedisConsumeOptions): Promise<boolean> {
-    return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
-  }
-
-  acquire(n = 1, options?: AcquireOptions): Promise<void> {
-    return this.#limiter.acquire(this.#chain, n, options, this.#onFailure);
-  }
-
-  timeUntil(n = 1): Promise<number> {
-    return this.#limiter.timeUntil(this.#own, n);
-  }
-
-  tokens(): Promise<number> {
-    return this.#limiter.tokens(this.#own);
   }
 }
 
@@ -145,10 +116,8 @@ export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyC
   }
   const client = checkClient(o.redis);
   const timeout = checkTimeout(o.timeout);
-  if (o.onRedisError !== undefined && typeof o.onRedisError !== 'string') {
-    throw new TypeError(`onRedisError of a Redis hierarchy must be 'throw', 'allow' or 'deny', got ${typeof o.onRedisError}`);
-  }
-  const onFailure = checkPolicy(o.onRedisError);
+  // A local fallback bucket stands in for the whole hierarchy: every bucket of it asks that one.
+  const onFailure = checkFailurePolicy(o.onRedisError, 'single', timeout);
   const prefix = o.prefix ?? '';
   if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
     throw new TypeError(`prefix must be a string without { or } (the hierarchy adds its own hash tag), got ${check.show(prefix)}`);

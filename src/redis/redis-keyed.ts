@@ -1,31 +1,18 @@
 import type { KeyedAcquirable } from '../keyed.js';
-import { checkLimits, type AcquireOptions, type Limit } from '../local-bucket.js';
+import type { AcquireOptions, Limit } from '../local-bucket.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
-import {
-  RedisLimiter,
-  checkClient,
-  checkKeyName,
-  checkKeyedPolicy,
-  checkTimeout,
-  limitArgs,
-  type FailureAnswer,
-  type RedisConsumeOptions,
-  type RedisTarget,
-} from './redis-limiter.js';
+import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
+import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
+import { RedisLimiter, type RedisConsumeOptions } from './redis-limiter.js';
 import type { ScriptClient } from './scripts.js';
-import type { RedisConnectionOptions, RedisLimitOptions } from './redis-token-bucket.js';
+import type { RedisTarget } from './target.js';
 
 /** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
-export type RedisKeyedTokenBucketOptions = RedisLimitOptions & Omit<RedisConnectionOptions, 'onRedisError'> & {
+export type RedisKeyedTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions<KeyedAcquirable> & {
   /** Start of every Redis key: client key `k` lives at `${prefix}${k}`. A non-empty string. */
   prefix: string;
-  /**
-   * What to do when Redis fails: `'throw'` (default), `'allow'`, `'deny'`, or a local keyed
-   * limiter (e.g. a `KeyedTokenBucket`) asked with the same key instead.
-   */
-  onRedisError?: 'throw' | 'allow' | 'deny' | KeyedAcquirable;
 };
 
 const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError'] as const;
@@ -63,13 +50,13 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     check.knownKeys('options', o, KEYS);
     const client = checkClient(o.redis);
     this.prefix = checkKeyName('prefix', o.prefix, 'keys live at prefix + key');
-    const limits = checkLimits(o);
+    const limits = checkLimitOptions(o);
     this.timeout = checkTimeout(o.timeout);
-    this.#onFailure = checkKeyedPolicy(o.onRedisError);
-    this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
-    this.capacity = Math.min(...limits.map((l) => l.capacity));
-    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
-    this.#limitArgs = limitArgs(limits);
+    this.#onFailure = checkFailurePolicy(o.onRedisError, 'keyed', this.timeout);
+    this.limits = limits.limits;
+    this.capacity = limits.capacity;
+    this.fillRate = limits.fillRate;
+    this.#limitArgs = limits.args;
     this.#client = client;
     this.#limiter = new RedisLimiter(client, this.timeout);
     lockFields<RedisKeyedTokenBucket>(this, ['prefix', 'capacity', 'fillRate', 'limits', 'timeout']);

@@ -26,6 +26,16 @@ describe('Redis options checked at construction (nothing is sent)', () => {
     expect(() => new RedisTokenBucket({ redis, key: 'k', ...limit, onRedisError: 'nope' as never })).toThrow(/onRedisError must be 'throw', 'allow', 'deny' or a local bucket \(e\.g\. a TokenBucket\), got "nope"/);
   });
 
+  it('a Redis hierarchy takes the same policies as a single bucket, a local single bucket included', () => {
+    const single = new TokenBucket(limit);
+    const keyed = new KeyedTokenBucket(limit);
+    for (const onRedisError of ['throw', 'allow', 'deny', single] as const) {
+      expect(() => createRedisBucketHierarchy({ redis, name: 'a', ...limit, onRedisError })).not.toThrow();
+    }
+    expect(() => createRedisBucketHierarchy({ redis, name: 'a', ...limit, onRedisError: keyed as never })).toThrow(/single bucket \(e\.g\. a TokenBucket\), not a keyed limiter/);
+    expect(() => createRedisBucketHierarchy({ redis, name: 'a', ...limit, onRedisError: 42 as never })).toThrow(/onRedisError must be 'throw', 'allow', 'deny' or a local bucket \(e\.g\. a TokenBucket\), got 42/);
+  });
+
   it('a timeout that timers cannot wait is refused, and so is one that is not a positive number', () => {
     expect(() => new RedisTokenBucket({ redis, key: 'k', ...limit, timeout: 2 ** 31 })).toThrow(/timeout must be at most 2147483647 ms/);
     expect(() => new RedisKeyedTokenBucket({ redis, prefix: 'p:', ...limit, timeout: 1e12 })).toThrow(RangeError);
@@ -74,6 +84,18 @@ describe('a local fallback asked while Redis is unreachable', () => {
     expect(await b.consume('alice', 1)).toBe(false);
     expect(await b.consume('bob', 2)).toBe(true); // bob has a fallback bucket of his own
     await expect(b.acquire('carol', 3, { maxWait: 0 })).rejects.toBeInstanceOf(RateLimitExceeded);
+  });
+
+  it('asks one local fallback bucket for every bucket of a Redis hierarchy', async () => {
+    const fallback = new TokenBucket({ capacity: 3, fillRate: 0.001 });
+    const { root, leaf } = createRedisBucketHierarchy({
+      redis, name: 'root', capacity: 10, fillRate: 5, onRedisError: fallback, children: [{ name: 'leaf', capacity: 5, fillRate: 1 }],
+    });
+    expect(await leaf!.consume(2)).toBe(true);
+    expect(await root!.consume(1)).toBe(true);
+    expect(await root!.consume(1)).toBe(false); // the fallback's 3 tokens are spent, whichever bucket asked
+    await expect(leaf!.acquire(4, { maxWait: 0 })).rejects.toBeInstanceOf(RateLimitExceeded);
+    await expect(leaf!.tokens()).rejects.toBeInstanceOf(RedisBucketError); // reads never fall back
   });
 
   it("rejects with RedisBucketError under the default policy ('throw')", async () => {

@@ -1,0 +1,125 @@
+// What a Redis limiter answers when Redis could not decide (the `onRedisError` option of every
+// Redis kind): one policy type, checked for the kind of limiter it is given to, and applied to a
+// failed request the same way by every verb.
+
+import { RateLimitExceeded } from '../errors.js';
+import type { KeyedAcquirable } from '../keyed.js';
+import { kindOf } from '../kinds.js';
+import type { AcquirableBucket } from '../local-bucket.js';
+import * as check from '../validate.js';
+import { RedisBucketError } from './redis-call.js';
+
+/**
+ * What a Redis limiter does when Redis fails (an error, no connection, or no answer within
+ * `timeout`): `'throw'` (the default) rejects with a {@link RedisBucketError}, never admitting what
+ * Redis did not; `'allow'` admits (fail open); `'deny'` refuses (fail closed: `consume` resolves
+ * `false`, `acquire` rejects `RateLimitExceeded`); a local limiter (the "insurance" limiter) is
+ * asked instead, with the caller's `maxWait` and `signal`.
+ *
+ * `Fallback` is the local limiter that may stand in, of the same kind as the Redis one: a single
+ * bucket (e.g. a `TokenBucket`) for `RedisTokenBucket` and for every bucket of a Redis hierarchy,
+ * a keyed limiter (e.g. a `KeyedTokenBucket`, asked with the same key) for `RedisKeyedTokenBucket`.
+ */
+export type RedisFailurePolicy<Fallback extends AcquirableBucket | KeyedAcquirable = AcquirableBucket> =
+  | 'throw'
+  | 'allow'
+  | 'deny'
+  | Fallback;
+
+/** How a request whose Redis call failed is answered; errors other than a {@link RedisBucketError} pass through. */
+export interface FailureAnswer {
+  /** A request that does not wait: resolves `true` (admitted) or `false` (refused), or rejects. */
+  take(error: unknown, n: number): Promise<boolean>;
+  /** A request that may wait up to `maxWait` ms: resolves (admitted) or rejects (`RateLimitExceeded` if refused). */
+  acquire(error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void>;
+}
+
+type Fixed = 'throw' | 'allow' | 'deny';
+type Ask = (n: number, maxWait: number, signal: AbortSignal | undefined) => Promise<void>;
+
+class Answer implements FailureAnswer {
+  readonly #policy: Fixed | Ask;
+  /** The `retryAfter` of a refusal under `'deny'` (ms): the limiter's timeout. */
+  readonly #retryAfter: number;
+
+  constructor(policy: Fixed | Ask, retryAfter: number) {
+    this.#policy = policy;
+    this.#retryAfter = retryAfter;
+  }
+
+  take(error: unknown, n: number): Promise<boolean> {
+    return asConsumed(this.acquire(error, n, 0, undefined));
+  }
+
+  acquire(error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
+    const policy = this.#policy;
+    if (!(error instanceof RedisBucketError) || policy === 'throw') return Promise.reject(error);
+    if (policy === 'allow') return Promise.resolve();
+    if (policy === 'deny') {
+      const refused = new RateLimitExceeded(this.#retryAfter, `rate limit exceeded: Redis failed and the policy is 'deny' (${error.message})`);
+      refused.cause = error;
+      return Promise.reject(refused);
+    }
+    return policy(n, maxWait, signal);
+  }
+}
+
+/** An acquire's outcome as `consume` reports it: `true` if served, `false` if refused; other errors pass. */
+export function asConsumed(acquired: Promise<void>): Promise<boolean> {
+  return acquired.then(returnTrue, falseIfRefused);
+}
+
+const returnTrue = (): boolean => true;
+const falseIfRefused = (error: unknown): boolean => {
+  if (error instanceof RateLimitExceeded) return false;
+  throw error;
+};
+
+/**
+ * The local fallback's answer to a request Redis could not decide. A request larger than the
+ * fallback can ever hold is refused (`RateLimitExceeded`, never if retried), not a `RangeError`:
+ * the caller asked within the Redis limiter's capacity, and a non-waiting consume must answer `false`.
+ */
+function askFallback(capacity: number, ask: () => Promise<void>, n: number): Promise<void> {
+  if (n > capacity) {
+    return Promise.reject(new RateLimitExceeded(Infinity, `rate limit exceeded: Redis failed and the local fallback bucket's capacity (${capacity}) is below n (${n})`));
+  }
+  return ask();
+}
+
+const FALLBACK = {
+  single: {
+    what: 'a local bucket (e.g. a TokenBucket)',
+    wrongKind: 'onRedisError must be a single bucket (e.g. a TokenBucket), not a keyed limiter: a keyed fallback goes with a RedisKeyedTokenBucket',
+  },
+  keyed: {
+    what: 'a local keyed limiter (e.g. a KeyedTokenBucket)',
+    wrongKind: 'onRedisError must be a keyed limiter (e.g. a KeyedTokenBucket), not a single bucket: one bucket would be shared by every key',
+  },
+} as const;
+
+/**
+ * Checks the `onRedisError` option of a single bucket (or a hierarchy's buckets) and returns how
+ * its failed requests are answered; `timeout` (ms) is the `retryAfter` of a refusal under `'deny'`.
+ */
+export function checkFailurePolicy(value: unknown, kind: 'single', timeout: number): FailureAnswer;
+/** The same for a keyed limiter: how a failed request of one client key is answered. */
+export function checkFailurePolicy(value: unknown, kind: 'keyed', timeout: number): (key: string) => FailureAnswer;
+export function checkFailurePolicy(value: unknown, kind: 'single' | 'keyed', timeout: number): FailureAnswer | ((key: string) => FailureAnswer) {
+  if (value === undefined || value === 'throw' || value === 'allow' || value === 'deny') {
+    const fixed = new Answer(value ?? 'throw', timeout);
+    return kind === 'single' ? fixed : () => fixed;
+  }
+  const words = FALLBACK[kind];
+  if (typeof value !== 'object' || value === null || typeof (value as { acquire?: unknown }).acquire !== 'function'
+    || typeof (value as { capacity?: unknown }).capacity !== 'number') {
+    throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or ${words.what}, got ${check.show(value)}`);
+  }
+  if (kindOf(value) === (kind === 'single' ? 'keyed' : 'single')) throw new TypeError(words.wrongKind);
+  if (kind === 'single') {
+    const fallback = value as AcquirableBucket;
+    return new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n), timeout);
+  }
+  const fallback = value as KeyedAcquirable;
+  return (key) => new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n), timeout);
+}

@@ -1,0 +1,164 @@
+-- bucketflow: what every command script shares. Redis runs one text per script and has no
+-- include, so src/redis/scripts.ts assembles each command as this file followed by the command's
+-- own file, after one line that defines
+--   EPSILON  the float slack of every token comparison (a hair of a token, so that 0.1 + 0.2
+--            tokens cover 0.3): the local buckets' EPSILON from src/core/refill.ts, so that a
+--            Redis bucket and a local one admit exactly alike.
+--
+-- A bucket key holds "<ms> <level> [<level> ...]": the server time (ms, 3 decimals) of the last
+-- write, then one level per limit. A level below 0 is tokens reserved by waiters that sleep until
+-- time has earned them. A short string keeps memory per key small: one GET and one SET per key.
+-- A missing key is a bucket at its initial levels.
+--
+-- Redis runs the whole text on every call, so each function below is made anew on every call:
+-- they are kept few.
+--
+-- Every script takes the limits in one layout, from some ARGV index on: per key in KEYS order,
+-- m (the key's number of limits), then m times capacity, fill rate (tokens per ms), initial tokens.
+
+-- The longest expiry set (ms): 2^46 ms, about 2,230 years: "never", for a bucket whose fill rate
+-- is so slow that it would take longer to fill (an infinite fill time, capacity over a rate that
+-- is nearly 0, included). Redis itself refuses far less: a Lua number from 1e17 on reaches it as
+-- "1e+17", which SET rejects as not an integer (and server time + PX must fit in 64 bits); this
+-- cap keeps every PX a plain integer, far from both.
+local MAX_PX = 70368744177664
+
+local function fmt(x) return string.format('%.17g', x) end
+
+-- Server time in ms, to the microsecond: the one clock every process shares.
+local function server_now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+-- A take that runs after its caller stopped waiting (src/redis/server-clock.ts) must change
+-- nothing. not_after: server ms as a string, or "inf" for never (tonumber parses "inf").
+local function too_late(now, not_after)
+  return now > tonumber(not_after)
+end
+
+-- ms until level l has n tokens at r tokens per ms: 0 if it has them now, math.huge if never.
+local function wait_for(l, n, r)
+  if l + EPSILON >= n then return 0 end
+  if r > 0 then return (n - l) / r end
+  return math.huge
+end
+
+-- What a take of n tokens that would wait `wait` ms does: 1 take now (n = 0 always can),
+-- 2 reserve (tokens that arrive within max_wait ms), 0 refuse.
+local function decide(wait, n, max_wait)
+  if wait == 0 or n == 0 then return 1 end
+  if wait < math.huge and wait <= max_wait then return 2 end
+  return 0
+end
+
+-- ms until level l is back at capacity c at r tokens per ms: 0 if it is, -1 if never (r = 0).
+local function full_in(l, c, r)
+  if r == 0 then return -1 end
+  if l >= c then return 0 end
+  return (c - l) / r
+end
+
+-- Writes a state that is full again in `full` ms (as full_in). A full bucket is the same as no
+-- key at all, so it is deleted; otherwise the key expires when full (an idle bucket costs no
+-- memory), except with a fill rate of 0: a fixed quota must not reset.
+local function store(key, value, full)
+  if full == 0 then
+    redis.call('DEL', key)
+  elseif full < 0 then
+    redis.call('SET', key, value)
+  else
+    redis.call('SET', key, value, 'PX', math.min(math.max(1, math.ceil(full)), MAX_PX))
+  end
+end
+
+local function not_a_state(key)
+  return redis.error_reply('bucketflow: key ' .. key .. ' holds a value that is not a bucket state')
+end
+
+-- The state of a key with one limit (capacity c, r tokens per ms, initial level init), refilled
+-- to now; a clock that stepped back adds nothing. Returns last (ms), level, found; or nil and an
+-- error reply. Scalars only: the one-key scripts are the hot path, and tables cost.
+local function load_one(key, now, c, r, init)
+  local raw = redis.call('GET', key)
+  local last, l, found = now, init, false
+  if raw then
+    last, l = nil, nil
+    local sp = string.find(raw, ' ', 1, true)
+    if sp then
+      local sp2 = string.find(raw, ' ', sp + 1, true)
+      last, l = tonumber(string.sub(raw, 1, sp - 1)), tonumber(string.sub(raw, sp + 1, (sp2 or 0) - 1))
+    end
+    -- x - x is 0 for finite numbers only ("inf", "nan" and "1e400" parse as numbers in Lua)
+    if last == nil or l == nil or last - last ~= 0 or l - l ~= 0 then return nil, not_a_state(key) end
+    found = true
+  end
+  if now > last then
+    l = l + (now - last) * r
+    last = now
+  end
+  if l > c then l = c end
+  return last, l, found
+end
+
+-- Writes back what load_one read (last, level l), with its expiry.
+local function save_one(key, last, l, c, r)
+  store(key, string.format('%.3f %.17g', last, l), full_in(l, c, r))
+end
+
+-- The state of KEYS[k], whose limits start at ARGV[a], refilled to now: a table with key, found,
+-- last, and per limit levels, caps, rates; next is the ARGV index of the next key's limits.
+-- Returns nil and an error reply for a value that is not a bucket state.
+local function load(k, a, now)
+  local key, m = KEYS[k], tonumber(ARGV[a])
+  local b = {key = key, levels = {}, caps = {}, rates = {}, last = now, found = false}
+  local stored, i = {}, 0
+  local raw = redis.call('GET', key)
+  if raw then
+    for f in string.gmatch(raw, '[^ ]+') do
+      local v = tonumber(f)
+      if v == nil or v - v ~= 0 then i = -1 break end -- not a finite number (as in load_one)
+      stored[i] = v
+      i = i + 1
+    end
+    if i < 2 then return nil, not_a_state(key) end
+    b.last, b.found = stored[0], true
+  end
+  local elapsed = now - b.last
+  if elapsed < 0 then elapsed = 0 else b.last = now end
+  for j = 1, m do
+    local c, r = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+    local l = (stored[j] or tonumber(ARGV[a + 3])) + elapsed * r
+    if l > c then l = c end
+    b.levels[j], b.caps[j], b.rates[j] = l, c, r
+    a = a + 3
+  end
+  b.next = a + 1
+  return b
+end
+
+-- Writes back a state read by load, expiring when its last limit is full again.
+local function save(b)
+  local parts, full = {string.format('%.3f', b.last)}, 0
+  for j = 1, #b.levels do
+    parts[j + 1] = fmt(b.levels[j])
+    local f = full_in(b.levels[j], b.caps[j], b.rates[j])
+    if f < 0 then
+      full = -1
+    elseif full >= 0 and f > full then
+      full = f
+    end
+  end
+  store(b.key, table.concat(parts, ' '), full)
+end
+
+-- Folds the limits of state b into (wait, low): the longest wait for n tokens, the lowest level.
+local function measure(b, n, wait, low)
+  for j = 1, #b.levels do
+    local l = b.levels[j]
+    local w = wait_for(l, n, b.rates[j])
+    if w > wait then wait = w end
+    if l < low then low = l end
+  end
+  return wait, low
+end

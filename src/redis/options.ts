@@ -1,0 +1,88 @@
+// The constructor options every Redis kind shares, and their checks: made before any command is
+// sent, so a mistake shows when the limiter is made, not in the first outage.
+
+import type { Cluster, Redis } from 'ioredis';
+import type { KeyedAcquirable } from '../keyed.js';
+import { checkLimits, type AcquirableBucket, type Limit } from '../local-bucket.js';
+import * as check from '../validate.js';
+import type { RedisFailurePolicy } from './failure-policy.js';
+import type { ScriptClient } from './scripts.js';
+import { limitArgs } from './target.js';
+
+/** One inline limit, or several as `limits` (all charged together, all or nothing). */
+export type RedisLimitOptions = (Limit & { limits?: undefined }) | {
+  /** Several limits on the same key (e.g. 10 per second and 1,000 per hour). */
+  limits: readonly Limit[];
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+};
+
+/**
+ * What every Redis limiter is given besides its limits. `Fallback` is the kind of local limiter
+ * its `onRedisError` may name (see {@link RedisFailurePolicy}).
+ */
+export interface RedisConnectionOptions<Fallback extends AcquirableBucket | KeyedAcquirable = AcquirableBucket> {
+  /** An ioredis `Redis` or `Cluster` client (its `keyPrefix`, if any, applies to our keys too). */
+  redis: Redis | Cluster;
+  /** Longest wait in ms for Redis to answer a call before it counts as failed. Default 1000. */
+  timeout?: number;
+  /**
+   * What to do when Redis fails (an error, no connection, or no answer within `timeout`):
+   * `'throw'` (default) rejects with a `RedisBucketError`; `'allow'` admits; `'deny'` refuses;
+   * a local limiter of the same kind (e.g. `new TokenBucket(...)`) is asked instead.
+   */
+  onRedisError?: RedisFailurePolicy<Fallback>;
+}
+
+/** Checks a `redis` option: an ioredis `Redis` or `Cluster` (anything with `defineCommand`). */
+export function checkClient(value: unknown): ScriptClient {
+  if (typeof value !== 'object' || value === null || typeof (value as ScriptClient).defineCommand !== 'function') {
+    throw new TypeError('redis must be an ioredis Redis or Cluster client');
+  }
+  return value as ScriptClient;
+}
+
+// Timers cannot wait longer: Node fires a longer setTimeout after 1 ms (with a warning), which
+// would make the deadline timer of every call fire at once, over and over.
+const MAX_TIMEOUT = 2 ** 31 - 1;
+
+/** Checks the `timeout` option (ms, default 1000). */
+export function checkTimeout(value: unknown): number {
+  if (value === undefined) return 1000;
+  const timeout = check.positive('timeout', value);
+  if (timeout > MAX_TIMEOUT) throw new RangeError(`timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${timeout}`);
+  return timeout;
+}
+
+/** Checks a string option that names Redis keys (`key`, `prefix`): a non-empty string. */
+export function checkKeyName(name: string, value: unknown, what: string): string {
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${name} must be a non-empty string (${what}), got ${check.show(value)}`);
+  return value;
+}
+
+/** The limits of a Redis limiter, checked: as it shows them and as its scripts take them. */
+export interface CheckedLimits {
+  /** As configured, frozen. */
+  readonly limits: readonly Readonly<Limit>[];
+  /** The smallest capacity. */
+  readonly capacity: number;
+  /** The slowest fill rate (tokens per second). */
+  readonly fillRate: number;
+  /** The scripts' arguments for one key with these limits. */
+  readonly args: readonly string[];
+  /** Some limit starts below its capacity. */
+  readonly startsBelowCapacity: boolean;
+}
+
+/** Checks the inline limit or the `limits` list of Redis limiter options. */
+export function checkLimitOptions(o: Partial<Limit> & { limits?: unknown }): CheckedLimits {
+  const limits = checkLimits(o);
+  return {
+    limits: Object.freeze(limits.map((l) => Object.freeze({ ...l }))),
+    capacity: Math.min(...limits.map((l) => l.capacity)),
+    fillRate: Math.min(...limits.map((l) => l.fillRate)),
+    args: limitArgs(limits),
+    startsBelowCapacity: limits.some((l) => l.initialTokens < l.capacity),
+  };
+}

@@ -1,0 +1,80 @@
+// The verbs of one Redis bucket, a plain one or a bucket of a Redis hierarchy: a request takes
+// from its chain of keys (its own, then any ancestors') in one script; the read-outs read its
+// own key only.
+
+import { lockFields } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions } from '../local-bucket.js';
+import type { FailureAnswer } from './failure-policy.js';
+import type { RedisConsumeOptions, RedisLimiter } from './redis-limiter.js';
+import type { RedisTarget } from './target.js';
+
+/** What a Redis bucket is made of, once its options are checked. */
+export interface RedisBucketParts {
+  readonly capacity: number;
+  readonly fillRate: number;
+  readonly limiter: RedisLimiter;
+  /** The keys a request takes from: the bucket's own, then its ancestors' (leaf first). */
+  readonly chain: RedisTarget;
+  /** The bucket's own key and limits. */
+  readonly own: RedisTarget;
+  readonly onFailure: FailureAnswer;
+  /** Some limit of its own starts below capacity: the key is made now (a full bucket needs none). */
+  readonly startsBelowCapacity: boolean;
+}
+
+export abstract class RedisBucket implements AcquirableBucket {
+  /** Most tokens the bucket holds; with several limits, the smallest capacity. */
+  readonly capacity: number;
+  /** Refill rate in tokens per second; with several limits, the slowest. */
+  readonly fillRate: number;
+  readonly #limiter: RedisLimiter;
+  readonly #chain: RedisTarget;
+  readonly #own: RedisTarget;
+  readonly #onFailure: FailureAnswer;
+
+  constructor(parts: RedisBucketParts) {
+    this.capacity = parts.capacity;
+    this.fillRate = parts.fillRate;
+    this.#limiter = parts.limiter;
+    this.#chain = parts.chain;
+    this.#own = parts.own;
+    this.#onFailure = parts.onFailure;
+    if (parts.startsBelowCapacity) parts.limiter.create(parts.own);
+    lockFields<RedisBucket>(this, ['capacity', 'fillRate']);
+  }
+
+  /**
+   * Resolves `true` after taking `n` tokens (default 1) from this bucket (and every ancestor, in a
+   * hierarchy), or `false` having taken nothing: at once without `block`; with `block`, after
+   * waiting (without blocking the event loop) for the slowest level, or at once if the wait would
+   * exceed `maxWait` ms. `n` above a capacity on the way resolves `false`, or rejects `RangeError`
+   * with `block`. Rejects with `signal.reason` on abort, and with a `RedisBucketError` when Redis
+   * fails (unless `onRedisError` says otherwise).
+   */
+  consume(n = 1, options?: RedisConsumeOptions): Promise<boolean> {
+    return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
+  }
+
+  /**
+   * Waits until `n` tokens are taken. Rejects with `RateLimitExceeded` when the wait would exceed
+   * `maxWait` (`maxWait: 0` is the non-waiting form that reports `retryAfter`), with
+   * `signal.reason` on abort (its reserved tokens go back), with `RangeError` if `n` is above a
+   * capacity, and with a `RedisBucketError` when Redis fails (unless `onRedisError` says otherwise).
+   */
+  acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    return this.#limiter.acquire(this.#chain, n, options, this.#onFailure);
+  }
+
+  /**
+   * Milliseconds until this bucket's own level(s) would hold `n` tokens (0 if now, `Infinity` if
+   * never). Changes nothing.
+   */
+  timeUntil(n = 1): Promise<number> {
+    return this.#limiter.timeUntil(this.#own, n);
+  }
+
+  /** Tokens in this bucket now (the lowest of its own levels); below 0 while waiters hold reservations. */
+  tokens(): Promise<number> {
+    return this.#limiter.tokens(this.#own);
+  }
+}
