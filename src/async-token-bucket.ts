@@ -1,12 +1,7 @@
-import { RateLimitExceeded } from './errors.js';
-import { LocalBucket, acquireOptions, takeNow, type AcquireOptions } from './local-bucket.js';
+import { asConsumed } from './errors.js';
 import * as check from './validate.js';
-
-/** Options of {@link AsyncTokenBucket.consume}. */
-export interface AsyncConsumeOptions extends AcquireOptions {
-  /** Wait (without blocking the event loop) until the tokens are there. Default `false`. */
-  block?: boolean;
-}
+import { LocalBucket, takeNow } from './local-bucket.js';
+import type { AsyncConsumeOptions } from './types.js';
 
 /**
  * A promise-based token bucket. Waiters are served first come, first served with one timer
@@ -25,18 +20,13 @@ export class AsyncTokenBucket extends LocalBucket {
       const o = check.options<AsyncConsumeOptions>('options', options);
       const { block = false, ...waitOptions } = o;
       check.boolean('block', block, false);
-      const { signal } = acquireOptions(waitOptions);
+      const { signal } = check.acquireOptions(waitOptions);
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (!block) return Promise.resolve(n <= this.capacity && takeNow(this, n));
-      return this.acquire(n, waitOptions).then(returnTrue, falseIfRefused);
+      return asConsumed(this.acquire(n, waitOptions));
     } catch (error) {
       return Promise.reject(error);
     }
   }
 }
 
-const returnTrue = (): boolean => true;
-const falseIfRefused = (error: unknown): boolean => {
-  if (error instanceof RateLimitExceeded) return false;
-  throw error;
-};

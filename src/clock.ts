@@ -1,4 +1,4 @@
-import { duration, nonNegative } from './validate.js';
+import * as check from './validate.js';
 
 /** A source of time in milliseconds. Must never go backwards; buckets ignore it if it does. */
 export interface Clock {
@@ -79,7 +79,7 @@ export class ManualClock implements Clock {
 
   /** @param start the initial time in milliseconds (default 0). */
   constructor(start = 0) {
-    this.#now = nonNegative('start', start);
+    this.#now = check.nonNegative('start', start);
   }
 
   now(): number {
@@ -88,7 +88,7 @@ export class ManualClock implements Clock {
 
   /** Moves time forward by `ms` (>= 0) and runs every timer that falls due, in time order. */
   advance(ms: number): void {
-    this.#now += duration('ms', ms) === Infinity ? rangeInfinity() : ms;
+    this.#now += check.duration('ms', ms) === Infinity ? rangeInfinity() : ms;
     for (;;) {
       let next: PendingTimer | undefined;
       for (const t of this.#timers) {
@@ -118,4 +118,18 @@ export class ManualClock implements Clock {
 
 function rangeInfinity(): never {
   throw new RangeError('ms must be a finite number of milliseconds >= 0, got Infinity');
+}
+
+/** Checks a `clock` option, and that it reads as a number: a NaN clock would never refill. */
+export function checkClock(name: string, value: unknown): Clock {
+  if (value === undefined) return defaultClock();
+  if (typeof value !== 'object' || value === null || typeof (value as Clock).now !== 'function') {
+    throw new TypeError(`${name} must be an object with a now() method returning milliseconds`);
+  }
+  const reading: unknown = (value as Clock).now();
+  if (typeof reading !== 'number' || !Number.isFinite(reading)) {
+    throw new TypeError(`${name}.now() must return a finite number of milliseconds, got ${
+      typeof reading === 'number' ? String(reading) : typeof reading}`);
+  }
+  return value as Clock;
 }

@@ -17,3 +17,27 @@ export class RateLimitExceeded extends Error {
     return `rate limit exceeded: retry after ${Math.ceil(retryAfter)} ms`;
   }
 }
+
+/** `n` above a capacity: the request can never be served (a programming error, not a refusal). */
+export function neverFits(n: number, capacity: number, what = 'capacity'): RangeError {
+  return new RangeError(`n (${n}) exceeds the bucket's ${what} (${capacity}): the request can never be served`);
+}
+
+/** A synchronous blocking wait on a ManualClock: nothing could advance it while the thread sleeps. */
+export function manualClockSleep(): TypeError {
+  return new TypeError('consume({ block: true }) would sleep forever on a ManualClock (nothing advances it while the thread sleeps); use acquire() instead');
+}
+
+/**
+ * A waiting `consume` is an `acquire` answered as a boolean: `true` once taken, `false` when
+ * refused (`RateLimitExceeded`); any other error passes through.
+ */
+export function asConsumed(acquired: Promise<void>): Promise<boolean> {
+  return acquired.then(returnTrue, falseIfRefused);
+}
+
+const returnTrue = (): boolean => true;
+const falseIfRefused = (error: unknown): boolean => {
+  if (error instanceof RateLimitExceeded) return false;
+  throw error;
+};

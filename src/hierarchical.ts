@@ -2,21 +2,14 @@ import { isManual, type Clock } from './clock.js';
 import { advance, headWait, refund, reserve, waitAll, type Limits } from './core/limits.js';
 import { perMillisecond } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
-import {
-  acquireOptions,
-  checkClock,
-  consumeOptions,
-  manualClockSleep,
-  neverFits,
-  type AcquirableBucket,
-  type AcquireOptions,
-  type ConsumeOptions,
-} from './local-bucket.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
 import { markKind } from './kinds.js';
 import { lockFields } from './readonly.js';
 import { WaiterQueue } from './waiter-queue.js';
+import { checkClock } from './clock.js';
+import { manualClockSleep, neverFits } from './errors.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions } from './types.js';
 
 /** Options of {@link HierarchicalTokenBucket}. */
 export interface HierarchicalTokenBucketOptions {
@@ -143,7 +136,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
     check.tokens(n);
-    const { block, maxWait } = options === undefined ? NON_BLOCKING : consumeOptions(options);
+    const { block, maxWait } = options === undefined ? NON_BLOCKING : check.consumeOptions(options);
     if (n > this.#fits) {
       if (block) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
       return false;
@@ -177,7 +170,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
     try {
       check.tokens(n);
-      const { maxWait, signal } = acquireOptions(options);
+      const { maxWait, signal } = check.acquireOptions(options);
       if (n > this.#fits) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed

@@ -1,5 +1,5 @@
 export { TokenBucket } from './token-bucket.js';
-export { AsyncTokenBucket, type AsyncConsumeOptions } from './async-token-bucket.js';
+export { AsyncTokenBucket } from './async-token-bucket.js';
 export {
   HierarchicalTokenBucket,
   createBucketHierarchy,
@@ -11,8 +11,16 @@ export {
 export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLimited } from './rate-limit.js';
 export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
-export type { TokenBucketOptions, ConsumeOptions, AcquireOptions, AcquirableBucket } from './local-bucket.js';
-export { KeyedTokenBucket, type KeyedTokenBucketOptions, type KeyedAcquirable } from './keyed.js';
+export type {
+  Limit,
+  TokenBucketOptions,
+  ConsumeOptions,
+  AsyncConsumeOptions,
+  AcquireOptions,
+  AcquirableBucket,
+  KeyedAcquirable,
+} from './types.js';
+export { KeyedTokenBucket, type KeyedTokenBucketOptions } from './keyed.js';
 export {
   SharedTokenBucket,
   threadSharedClock,

@@ -2,24 +2,15 @@ import { isManual, type Clock } from './clock.js';
 import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from './core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
-import {
-  acquireOptions,
-  checkClock,
-  checkLimits,
-  consumeOptions,
-  manualClockSleep,
-  neverFits,
-  type AcquireOptions,
-  type ConsumeOptions,
-  type Limit,
-  type TokenBucketOptions,
-} from './local-bucket.js';
 import { KeySlots } from './key-slots.js';
 import { markKind } from './kinds.js';
 import { lockFields } from './readonly.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
 import { WaiterQueue, type QueueHost } from './waiter-queue.js';
+import { checkClock } from './clock.js';
+import { manualClockSleep, neverFits } from './errors.js';
+import type { AcquireOptions, ConsumeOptions, KeyedAcquirable, Limit, TokenBucketOptions } from './types.js';
 
 /**
  * Options of {@link KeyedTokenBucket}: one configuration for every key, given as one inline
@@ -34,20 +25,6 @@ export type KeyedTokenBucketOptions = TokenBucketOptions & {
    */
   maxKeys?: number;
 };
-
-/**
- * What every keyed limiter offers, in memory ({@link KeyedTokenBucket}) or on Redis: one bucket
- * per key, all with the same configuration, waited on without blocking the event loop.
- */
-export interface KeyedAcquirable {
-  /** The largest request a key can ever pass (with several limits, the smallest capacity). */
-  readonly capacity: number;
-  /**
-   * Waits until `n` tokens of `key`'s bucket are taken; rejects with {@link RateLimitExceeded}
-   * when the wait would exceed `maxWait`, with `signal.reason` on abort.
-   */
-  acquire(key: string, n?: number, options?: AcquireOptions): Promise<void>;
-}
 
 const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys'] as const;
 
@@ -102,7 +79,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const o = check.options<KeyedTokenBucketOptions>('options', options);
     if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
     check.knownKeys('options', o, OPTION_KEYS);
-    const limits = checkLimits(o);
+    const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     this.maxKeys = checkMaxKeys(o.maxKeys);
     this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
@@ -158,7 +135,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     if (typeof key !== 'string') throw badKey(key);
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
     if (options !== undefined) {
-      const { block, maxWait } = consumeOptions(options);
+      const { block, maxWait } = check.consumeOptions(options);
       if (block) return this.#blockingTake(key, n, maxWait);
     }
     if (n > this.capacity) return false;
@@ -241,7 +218,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   #acquire(key: string, n: number, options: AcquireOptions | undefined): Promise<void> {
     if (typeof key !== 'string') throw badKey(key);
     check.tokens(n);
-    const { maxWait, signal } = options === undefined ? NO_LIMIT : acquireOptions(options);
+    const { maxWait, signal } = options === undefined ? NO_LIMIT : check.acquireOptions(options);
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
     const now = this.#clock.now();

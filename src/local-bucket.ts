@@ -1,79 +1,14 @@
-import { defaultClock, isManual, type Clock } from './clock.js';
+import { checkClock, isManual, type Clock } from './clock.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from './core/limits.js';
 import { covers, perMillisecond, refill } from './core/refill.js';
-import { RateLimitExceeded } from './errors.js';
+import { RateLimitExceeded, manualClockSleep, neverFits } from './errors.js';
+import type { AcquirableBucket, AcquireOptions, Limit, TokenBucketOptions } from './types.js';
 import * as check from './validate.js';
 import { markKind } from './kinds.js';
 import { lockFields } from './readonly.js';
 import { WaiterQueue } from './waiter-queue.js';
 
-/** One rate limit: a burst size and a refill rate. */
-export interface Limit {
-  /** Most tokens the limit holds (burst size). A finite number > 0. */
-  capacity: number;
-  /** Refill rate in tokens per second. A finite number >= 0; 0 makes a fixed quota. */
-  fillRate: number;
-  /** Tokens at creation, in [0, capacity]. Default: `capacity` (a new bucket starts full). */
-  initialTokens?: number;
-}
-
-/**
- * Options of {@link TokenBucket} and {@link AsyncTokenBucket}: one limit given inline, or several
- * as `limits` (e.g. 10 per second **and** 1,000 per hour), which are charged all or nothing.
- */
-export type TokenBucketOptions = (Limit & { limits?: undefined } | {
-  /** Several limits at once; a request passes only when every one of them has the tokens. */
-  limits: readonly Limit[];
-  capacity?: undefined;
-  fillRate?: undefined;
-  initialTokens?: undefined;
-}) & {
-  /** Time source in milliseconds. Default: monotonic `performance.now()`. */
-  clock?: Clock;
-};
-
-/** Options of the waiting forms (`acquire`, async `consume` with `block`). */
-export interface AcquireOptions {
-  /** Longest wait in milliseconds the caller accepts (default `Infinity`); `0` means do not wait. */
-  maxWait?: number;
-  /** Aborting it rejects the wait with `signal.reason` and gives its tokens back. */
-  signal?: AbortSignal;
-}
-
-/** Options of the synchronous `consume`. */
-export interface ConsumeOptions {
-  /** Wait (blocking the thread) until the tokens are there. Default `false`. */
-  block?: boolean;
-  /** With `block`: give up at once, taking nothing, if the wait would exceed this many ms. */
-  maxWait?: number;
-}
-
-/** Any bucket that can be waited on: what `rateLimit({ bucket })` accepts. */
-export interface AcquirableBucket {
-  readonly capacity: number;
-  acquire(n?: number, options?: AcquireOptions): Promise<void>;
-}
-
 const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
-const LIMIT_KEYS = ['capacity', 'fillRate', 'initialTokens'] as const;
-
-/** Reads the one inline limit or the `limits` list of bucket options. */
-export function checkLimits(o: Partial<Limit> & { limits?: unknown }): check.LimitShape[] {
-  if (o.limits === undefined) return [check.limit('', o)];
-  if (o.capacity !== undefined || o.fillRate !== undefined || o.initialTokens !== undefined) {
-    throw new TypeError('pass either limits or capacity/fillRate/initialTokens, not both');
-  }
-  if (!Array.isArray(o.limits) || o.limits.length === 0) {
-    throw new TypeError('limits must be a non-empty array of { capacity, fillRate, initialTokens? }');
-  }
-  return o.limits.map((limit: unknown, i: number) => {
-    const l = check.options<Limit>(`limits[${i}]`, limit);
-    if (limit === undefined) throw new TypeError(`limits[${i}] must be an object { capacity, fillRate }`);
-    check.knownKeys(`limits[${i}]`, l, LIMIT_KEYS);
-    return check.limit(`limits[${i}]`, l);
-  });
-}
-
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
 let LIMITS: Limits<LocalBucket>;
 
@@ -83,38 +18,6 @@ interface ExtraLimit {
   readonly perMs: number;
   level: number;
   last: number;
-}
-const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
-
-/** Checks a `clock` option, and that it reads as a number: a NaN clock would never refill. */
-export function checkClock(name: string, value: unknown): Clock {
-  if (value === undefined) return defaultClock();
-  if (typeof value !== 'object' || value === null || typeof (value as Clock).now !== 'function') {
-    throw new TypeError(`${name} must be an object with a now() method returning milliseconds`);
-  }
-  const reading: unknown = (value as Clock).now();
-  if (typeof reading !== 'number' || !Number.isFinite(reading)) {
-    throw new TypeError(`${name}.now() must return a finite number of milliseconds, got ${
-      typeof reading === 'number' ? String(reading) : typeof reading}`);
-  }
-  return value as Clock;
-}
-
-export function neverFits(n: number, capacity: number, what = 'capacity'): RangeError {
-  return new RangeError(`n (${n}) exceeds the bucket's ${what} (${capacity}): the request can never be served`);
-}
-
-export function manualClockSleep(): TypeError {
-  return new TypeError('consume({ block: true }) would sleep forever on a ManualClock (nothing advances it while the thread sleeps); use acquire() instead');
-}
-
-export function acquireOptions(value: unknown): { maxWait: number; signal: AbortSignal | undefined } {
-  const o = check.options<AcquireOptions>('options', value);
-  check.knownKeys('options', o, ACQUIRE_KEYS);
-  return {
-    maxWait: o.maxWait === undefined ? Infinity : check.duration('maxWait', o.maxWait),
-    signal: check.abortSignal('signal', o.signal),
-  };
 }
 
 // The verbs' internals, reachable only from this library's own modules (set in the class's static block).
@@ -155,7 +58,7 @@ export abstract class LocalBucket implements AcquirableBucket {
     const o = check.options<TokenBucketOptions>('options', options);
     if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
     check.knownKeys('options', o, BUCKET_KEYS);
-    const limits = checkLimits(o);
+    const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     const now = this.#clock.now();
     const [first, ...rest] = limits as [check.LimitShape, ...check.LimitShape[]];
@@ -227,7 +130,7 @@ export abstract class LocalBucket implements AcquirableBucket {
 
   #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
     check.tokens(n);
-    const { maxWait, signal } = options === undefined ? NO_WAIT_LIMIT : acquireOptions(options);
+    const { maxWait, signal } = options === undefined ? NO_WAIT_LIMIT : check.acquireOptions(options);
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
@@ -310,13 +213,3 @@ function frozenLimits(limits: check.LimitShape[]): readonly Readonly<Limit>[] {
 
 
 const NO_WAIT_LIMIT = { maxWait: Infinity, signal: undefined } as const;
-
-/** Validates the synchronous consume arguments; returns `block` and `maxWait`. */
-export function consumeOptions(value: unknown): { block: boolean; maxWait: number } {
-  const o = check.options<ConsumeOptions>('options', value);
-  check.knownKeys('options', o, ['block', 'maxWait']);
-  return {
-    block: check.boolean('block', o.block, false),
-    maxWait: o.maxWait === undefined ? Infinity : check.duration('maxWait', o.maxWait),
-  };
-}

@@ -1,7 +1,8 @@
 import { AsyncTokenBucket } from './async-token-bucket.js';
 import { kindOf } from './kinds.js';
-import { neverFits, type AcquirableBucket } from './local-bucket.js';
 import * as check from './validate.js';
+import { neverFits } from './errors.js';
+import type { AcquirableBucket } from './types.js';
 
 /** Options of {@link rateLimit}. */
 export interface RateLimitOptions {

@@ -4,21 +4,11 @@ import { lockFields } from './readonly.js';
 import { isManual, schedule, type Clock, type ClockTimer } from './clock.js';
 import { perMillisecond, refill, waitFor } from './core/refill.js';
 import { RateLimitExceeded } from './errors.js';
-import {
-  acquireOptions,
-  checkClock,
-  checkLimits,
-  consumeOptions,
-  manualClockSleep,
-  neverFits,
-  type AcquirableBucket,
-  type AcquireOptions,
-  type ConsumeOptions,
-  type Limit,
-  type TokenBucketOptions,
-} from './local-bucket.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
+import { checkClock } from './clock.js';
+import { manualClockSleep, neverFits } from './errors.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Limit, TokenBucketOptions } from './types.js';
 
 // Layout of the shared buffer. Int32 words: [0] lock (0 free, 1 held, 2 held with sleepers),
 // [1] a tag telling a bucket buffer from any other, [2] the number of limits. From byte 16, Float64:
@@ -146,7 +136,7 @@ export class SharedTokenBucket implements AcquirableBucket {
     this.#clock = o.clock === undefined ? threadSharedClock : checkClock('clock', o.clock);
     let limits: check.LimitShape[];
     if (handle === undefined) {
-      limits = checkLimits(o);
+      limits = check.limitsOf(o);
       this.handle = new SharedArrayBuffer(8 * (FIRST_LIMIT + PER_LIMIT * limits.length));
       this.#lock = new Int32Array(this.handle, 0, 4);
       this.#f = new Float64Array(this.handle);
@@ -233,7 +223,7 @@ export class SharedTokenBucket implements AcquirableBucket {
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
-    const { block, maxWait } = options === undefined ? NO_BLOCK : consumeOptions(options);
+    const { block, maxWait } = options === undefined ? NO_BLOCK : check.consumeOptions(options);
     if (n > this.capacity) {
       if (block) throw neverFits(n, this.capacity);
       return false;
@@ -270,24 +260,29 @@ export class SharedTokenBucket implements AcquirableBucket {
 
   #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
     check.tokens(n);
-    const { maxWait, signal } = options === undefined ? NO_LIMIT : acquireOptions(options);
+    const { maxWait, signal } = options === undefined ? NO_LIMIT : check.acquireOptions(options);
     if (n > this.capacity) throw neverFits(n, this.capacity);
     if (signal?.aborted) return Promise.reject(signal.reason);
     if (n === 0) return Promise.resolve();
     const now = this.#clock.now();
     let wait: number;
+    let at: number;
     this.#enter();
     try {
       this.#refill(now);
       wait = this.#wait(n);
       if (wait > 0 && (wait === Infinity || wait > maxWait)) throw new RateLimitExceeded(wait);
       this.#add(-n);
+      // The wait counts from the time the level was refilled to, which is later than `now` when
+      // another thread refilled between our clock reading and the lock: from `now`, the waiter
+      // would be served before its tokens are earned.
+      at = this.#f[LAST]! + wait;
     } finally {
       this.#leave();
     }
     if (wait === 0 && this.#head === this.#waiters.length) return Promise.resolve();
     // Later waiters of this thread never resolve before earlier ones (the reservation order).
-    return this.#enqueue(n, now + wait, signal);
+    return this.#enqueue(n, at, signal);
   }
 
   #enqueue(n: number, at: number, signal: AbortSignal | undefined): Promise<void> {

@@ -1,6 +1,7 @@
-import { LocalBucket, consumeOptions, takeBlocking, takeNow, type ConsumeOptions } from './local-bucket.js';
 import { sleepSync } from './sleep.js';
 import * as check from './validate.js';
+import { LocalBucket, takeBlocking, takeNow } from './local-bucket.js';
+import type { ConsumeOptions } from './types.js';
 
 /**
  * A synchronous in-memory token bucket: holds up to `capacity` tokens and refills at
@@ -22,7 +23,7 @@ export class TokenBucket extends LocalBucket {
   consume(n = 1, options?: ConsumeOptions): boolean {
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
     if (options === undefined) return n <= this.capacity && takeNow(this, n);
-    const { block, maxWait } = consumeOptions(options);
+    const { block, maxWait } = check.consumeOptions(options);
     if (!block) return n <= this.capacity && takeNow(this, n);
     return takeBlocking(this, n, maxWait, sleepSync);
   }

@@ -1,6 +1,8 @@
 // Option checking shared by every bucket kind. Messages name the option and the value so a
 // user can act on them ("capacity must be a finite number > 0, got -1").
 
+import type { AcquireOptions, ConsumeOptions, Limit } from './types.js';
+
 /** A value as an error message shows it (strings quoted, BigInts with their n, objects by kind). */
 export function show(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value);
@@ -95,4 +97,45 @@ export function limit(where: string, opts: { capacity?: unknown; fillRate?: unkn
 /** A token count for one request: a finite number >= 0. */
 export function tokens(value: unknown, name = 'n'): number {
   return nonNegative(name, value);
+}
+
+const LIMIT_KEYS = ['capacity', 'fillRate', 'initialTokens'] as const;
+
+/** Reads the one inline limit or the `limits` list of bucket options. */
+export function limitsOf(o: Partial<Limit> & { limits?: unknown }): LimitShape[] {
+  if (o.limits === undefined) return [limit('', o)];
+  if (o.capacity !== undefined || o.fillRate !== undefined || o.initialTokens !== undefined) {
+    throw new TypeError('pass either limits or capacity/fillRate/initialTokens, not both');
+  }
+  if (!Array.isArray(o.limits) || o.limits.length === 0) {
+    throw new TypeError('limits must be a non-empty array of { capacity, fillRate, initialTokens? }');
+  }
+  return o.limits.map((entry: unknown, i: number) => {
+    const l = options<Limit>(`limits[${i}]`, entry);
+    if (entry === undefined) throw new TypeError(`limits[${i}] must be an object { capacity, fillRate }`);
+    knownKeys(`limits[${i}]`, l, LIMIT_KEYS);
+    return limit(`limits[${i}]`, l);
+  });
+}
+
+const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
+
+/** Checks the options of a waiting form (`acquire`); returns `maxWait` (default `Infinity`) and `signal`. */
+export function acquireOptions(value: unknown): { maxWait: number; signal: AbortSignal | undefined } {
+  const o = options<AcquireOptions>('options', value);
+  knownKeys('options', o, ACQUIRE_KEYS);
+  return {
+    maxWait: o.maxWait === undefined ? Infinity : duration('maxWait', o.maxWait),
+    signal: abortSignal('signal', o.signal),
+  };
+}
+
+/** Validates the synchronous consume arguments; returns `block` and `maxWait`. */
+export function consumeOptions(value: unknown): { block: boolean; maxWait: number } {
+  const o = options<ConsumeOptions>('options', value);
+  knownKeys('options', o, ['block', 'maxWait']);
+  return {
+    block: boolean('block', o.block, false),
+    maxWait: o.maxWait === undefined ? Infinity : duration('maxWait', o.maxWait),
+  };
 }

@@ -2,12 +2,11 @@
 // Redis kind): one policy type, checked for the kind of limiter it is given to, and applied to a
 // failed request the same way by every verb.
 
-import { RateLimitExceeded } from '../errors.js';
-import type { KeyedAcquirable } from '../keyed.js';
+import { RateLimitExceeded, asConsumed } from '../errors.js';
 import { kindOf } from '../kinds.js';
-import type { AcquirableBucket } from '../local-bucket.js';
 import * as check from '../validate.js';
 import { RedisBucketError } from './redis-call.js';
+import type { AcquirableBucket, KeyedAcquirable } from '../types.js';
 
 /**
  * What a Redis limiter does when Redis fails (an error, no connection, or no answer within
@@ -64,16 +63,6 @@ class Answer implements FailureAnswer {
   }
 }
 
-/** An acquire's outcome as `consume` reports it: `true` if served, `false` if refused; other errors pass. */
-export function asConsumed(acquired: Promise<void>): Promise<boolean> {
-  return acquired.then(returnTrue, falseIfRefused);
-}
-
-const returnTrue = (): boolean => true;
-const falseIfRefused = (error: unknown): boolean => {
-  if (error instanceof RateLimitExceeded) return false;
-  throw error;
-};
 
 /**
  * The local fallback's answer to a request Redis could not decide. A request larger than the

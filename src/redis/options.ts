@@ -2,12 +2,11 @@
 // sent, so a mistake shows when the limiter is made, not in the first outage.
 
 import type { Cluster, Redis } from 'ioredis';
-import type { KeyedAcquirable } from '../keyed.js';
-import { checkLimits, type AcquirableBucket, type Limit } from '../local-bucket.js';
 import * as check from '../validate.js';
 import type { RedisFailurePolicy } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { limitArgs } from './target.js';
+import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 
 /** One inline limit, or several as `limits` (all charged together, all or nothing). */
 export type RedisLimitOptions = (Limit & { limits?: undefined }) | {
@@ -77,7 +76,7 @@ export interface CheckedLimits {
 
 /** Checks the inline limit or the `limits` list of Redis limiter options. */
 export function checkLimitOptions(o: Partial<Limit> & { limits?: unknown }): CheckedLimits {
-  const limits = checkLimits(o);
+  const limits = check.limitsOf(o);
   return {
     limits: Object.freeze(limits.map((l) => Object.freeze({ ...l }))),
     capacity: Math.min(...limits.map((l) => l.capacity)),

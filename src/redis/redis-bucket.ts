@@ -3,10 +3,10 @@
 // own key only.
 
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions } from '../local-bucket.js';
 import type { FailureAnswer } from './failure-policy.js';
-import type { RedisConsumeOptions, RedisLimiter } from './redis-limiter.js';
+import type { RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 /** What a Redis bucket is made of, once its options are checked. */
 export interface RedisBucketParts {
@@ -51,7 +51,7 @@ export abstract class RedisBucket implements AcquirableBucket {
    * with `block`. Rejects with `signal.reason` on abort, and with a `RedisBucketError` when Redis
    * fails (unless `onRedisError` says otherwise).
    */
-  consume(n = 1, options?: RedisConsumeOptions): Promise<boolean> {
+  consume(n = 1, options?: AsyncConsumeOptions): Promise<boolean> {
     return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
   }
 

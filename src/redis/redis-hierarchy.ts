@@ -1,4 +1,3 @@
-import type { AcquirableBucket, AcquireOptions } from '../local-bucket.js';
 import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../hierarchical.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
@@ -6,8 +5,9 @@ import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
 import { RedisBucket } from './redis-bucket.js';
-import { RedisLimiter, type RedisConsumeOptions } from './redis-limiter.js';
+import { RedisLimiter } from './redis-limiter.js';
 import { limitArgs, type RedisTarget } from './target.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 /** A {@link createRedisBucketHierarchy} config: the root node plus the Redis connection. */
 export interface RedisBucketHierarchyConfig extends BucketHierarchyNode, RedisConnectionOptions {
@@ -39,7 +39,7 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
    * resolves `false` at once if that would exceed `maxWait` ms. `n` above a capacity on the chain:
    * `false`, or `RangeError` with `block`.
    */
-  consume(n?: number, options?: RedisConsumeOptions): Promise<boolean>;
+  consume(n?: number, options?: AsyncConsumeOptions): Promise<boolean>;
   /** The waiting form of {@link consume}: rejects {@link RateLimitExceeded} past `maxWait`. */
   acquire(n?: number, options?: AcquireOptions): Promise<void>;
   /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */

@@ -1,13 +1,12 @@
-import type { KeyedAcquirable } from '../keyed.js';
-import type { AcquireOptions, Limit } from '../local-bucket.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
-import { RedisLimiter, type RedisConsumeOptions } from './redis-limiter.js';
+import { RedisLimiter } from './redis-limiter.js';
 import type { ScriptClient } from './scripts.js';
 import type { RedisTarget } from './target.js';
+import type { AcquireOptions, AsyncConsumeOptions, KeyedAcquirable, Limit } from '../types.js';
 
 /** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
 export type RedisKeyedTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions<KeyedAcquirable> & {
@@ -67,7 +66,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
    * taken nothing: at once without `block`; with `block`, after waiting, or at once if the wait
    * would exceed `maxWait` ms. `n > capacity`: `false`, or `RangeError` with `block`.
    */
-  consume(key: string, n = 1, options?: RedisConsumeOptions): Promise<boolean> {
+  consume(key: string, n = 1, options?: AsyncConsumeOptions): Promise<boolean> {
     try {
       return this.#limiter.consume(this.#target(key), n, options, this.#onFailure(key));
     } catch (error) {

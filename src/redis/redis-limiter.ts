@@ -5,19 +5,14 @@
 
 import { offAbort, onAbort } from '../abort.js';
 import { RateLimitExceeded } from '../errors.js';
-import { acquireOptions, neverFits, type AcquireOptions } from '../local-bucket.js';
 import * as check from '../validate.js';
 import { RedisEngine } from './engine.js';
-import { asConsumed, type FailureAnswer } from './failure-policy.js';
+import { type FailureAnswer } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 import type { RedisTarget } from './target.js';
-
-/** Options of `consume` on Redis buckets. */
-export interface RedisConsumeOptions extends AcquireOptions {
-  /** Wait (without blocking the event loop) until the tokens are there. Default `false`. */
-  block?: boolean;
-}
+import { asConsumed, neverFits } from '../errors.js';
+import type { AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
 
@@ -32,15 +27,15 @@ export class RedisLimiter {
   }
 
   /** `consume(n, { block, maxWait, signal })` of every Redis bucket. */
-  consume(t: RedisTarget, n: number, options: RedisConsumeOptions | undefined, onFailure: FailureAnswer): Promise<boolean> {
+  consume(t: RedisTarget, n: number, options: AsyncConsumeOptions | undefined, onFailure: FailureAnswer): Promise<boolean> {
     try {
       check.tokens(n);
       // No options (the hot path): nothing to parse, no objects to make.
       if (options === undefined && n > 0 && n <= t.capacity) return this.#engine.takeNow(t, n, onFailure);
-      const o = check.options<RedisConsumeOptions>('options', options);
+      const o = check.options<AsyncConsumeOptions>('options', options);
       const { block = false, ...waitOptions } = o;
       check.boolean('block', block, false);
-      const { signal } = acquireOptions(waitOptions); // maxWait is checked, and ignored without block
+      const { signal } = check.acquireOptions(waitOptions); // maxWait is checked, and ignored without block
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (block) return asConsumed(this.acquire(t, n, waitOptions, onFailure));
       if (n > t.capacity) return Promise.resolve(false);
@@ -54,7 +49,7 @@ export class RedisLimiter {
   acquire(t: RedisTarget, n: number, options: AcquireOptions | undefined, onFailure: FailureAnswer): Promise<void> {
     try {
       check.tokens(n);
-      const { maxWait, signal } = options === undefined ? NO_WAIT : acquireOptions(options);
+      const { maxWait, signal } = options === undefined ? NO_WAIT : check.acquireOptions(options);
       if (n > t.capacity) throw neverFits(n, t.capacity);
       if (signal?.aborted) return Promise.reject(signal.reason);
       return this.#take(t, n, maxWait, signal).catch((error: unknown) => onFailure.acquire(error, n, maxWait, signal));

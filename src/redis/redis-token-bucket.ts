@@ -1,4 +1,3 @@
-import type { Limit } from '../local-bucket.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
@@ -14,6 +13,7 @@ import {
 import { RedisBucket } from './redis-bucket.js';
 import { RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
+import type { Limit } from '../types.js';
 
 /** Options of {@link RedisTokenBucket}. */
 export type RedisTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions & {

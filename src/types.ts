@@ -1,0 +1,68 @@
+import type { Clock } from './clock.js';
+
+/** One rate limit: a burst size and a refill rate. */
+export interface Limit {
+  /** Most tokens the limit holds (burst size). A finite number > 0. */
+  capacity: number;
+  /** Refill rate in tokens per second. A finite number >= 0; 0 makes a fixed quota. */
+  fillRate: number;
+  /** Tokens at creation, in [0, capacity]. Default: `capacity` (a new bucket starts full). */
+  initialTokens?: number;
+}
+
+/**
+ * Options of {@link TokenBucket} and {@link AsyncTokenBucket}: one limit given inline, or several
+ * as `limits` (e.g. 10 per second **and** 1,000 per hour), which are charged all or nothing.
+ */
+export type TokenBucketOptions = (Limit & { limits?: undefined } | {
+  /** Several limits at once; a request passes only when every one of them has the tokens. */
+  limits: readonly Limit[];
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+}) & {
+  /** Time source in milliseconds. Default: monotonic `performance.now()`. */
+  clock?: Clock;
+};
+
+/** Options of the waiting forms (`acquire`, async `consume` with `block`). */
+export interface AcquireOptions {
+  /** Longest wait in milliseconds the caller accepts (default `Infinity`); `0` means do not wait. */
+  maxWait?: number;
+  /** Aborting it rejects the wait with `signal.reason` and gives its tokens back. */
+  signal?: AbortSignal;
+}
+
+/** Options of `consume` on the promise-based buckets (async and Redis): wait, or not. */
+export interface AsyncConsumeOptions extends AcquireOptions {
+  /** Wait (without blocking the event loop) until the tokens are there. Default `false`. */
+  block?: boolean;
+}
+
+/** Options of the synchronous `consume`. */
+export interface ConsumeOptions {
+  /** Wait (blocking the thread) until the tokens are there. Default `false`. */
+  block?: boolean;
+  /** With `block`: give up at once, taking nothing, if the wait would exceed this many ms. */
+  maxWait?: number;
+}
+
+/** Any bucket that can be waited on: what `rateLimit({ bucket })` accepts. */
+export interface AcquirableBucket {
+  readonly capacity: number;
+  acquire(n?: number, options?: AcquireOptions): Promise<void>;
+}
+
+/**
+ * What every keyed limiter offers, in memory (`KeyedTokenBucket`) or on Redis: one bucket per key,
+ * all with the same configuration, waited on without blocking the event loop.
+ */
+export interface KeyedAcquirable {
+  /** The largest request a key can ever pass (with several limits, the smallest capacity). */
+  readonly capacity: number;
+  /**
+   * Waits until `n` tokens of `key`'s bucket are taken; rejects with `RateLimitExceeded` when the
+   * wait would exceed `maxWait`, with `signal.reason` on abort.
+   */
+  acquire(key: string, n?: number, options?: AcquireOptions): Promise<void>;
+}
