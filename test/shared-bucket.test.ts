@@ -6,6 +6,9 @@ import { ManualClock, RateLimitExceeded, SharedTokenBucket, threadSharedClock, t
 import type { CaseBucket, CaseDriver, CaseLimit } from './cases/behaviour-cases.js';
 import { runBehaviourCases } from './cases/run-cases.js';
 
+// Lets promise callbacks that are already due run, without letting real time pass.
+const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock) => CaseBucket): CaseDriver {
   let clock = new ManualClock();
   return {
@@ -129,6 +132,38 @@ describe('SharedTokenBucket', () => {
     expect(b.consume(1)).toBe(false);
     clock.t = 1100;
     expect(b.tokens).toBeCloseTo(1, 9);
+  });
+
+  it('a waiter whose clock reading is behind the last refill is served only once its tokens are earned', async () => {
+    // Across threads this happens whenever a thread reads the clock, is descheduled, and takes the
+    // lock after another thread refilled the bucket to a later time: its reading is stale. Replayed
+    // here on one ManualClock whose readings step back after the refill.
+    class SteppingBackClock extends ManualClock {
+      back = 0;
+      override now(): number {
+        return super.now() - this.back;
+      }
+    }
+    const clock = new SteppingBackClock();
+    const refiller = new SharedTokenBucket({ capacity: 1, fillRate: 1, initialTokens: 0, clock });
+    const waiter = SharedTokenBucket.from(refiller.handle, { clock });
+    clock.advance(500);
+    expect(refiller.tokens).toBe(0.5); // refilled to 500 ms
+    clock.back = 500; // the waiter's thread reads 0 ms
+    let served = false;
+    const acquired = waiter.acquire(1).then(() => {
+      served = true;
+    });
+    clock.advance(500); // reads 500 ms again: the time up to 500 ms is counted already
+    await flush();
+    expect(served).toBe(false);
+    expect(refiller.tokens).toBeCloseTo(-0.5, 9); // the half token still owed is earned at 1000 ms
+    clock.advance(499);
+    await flush();
+    expect(served).toBe(false);
+    clock.advance(1);
+    await acquired;
+    expect(refiller.tokens).toBeCloseTo(0, 9);
   });
 
   it('a blocking consume sleeps this thread (real time) and refuses to sleep on a ManualClock', () => {

@@ -1,7 +1,13 @@
 // One table of bucket behaviours, run by several drivers (local buckets on a ManualClock, the
-// Redis bucket on real time), so the bucket kinds cannot drift apart. Numbers leave wide
-// margins where time passes, so a driver whose `advance` really sleeps (Redis: server time)
-// gets the same answers as one whose clock jumps exactly.
+// Redis bucket on real time), so the bucket kinds cannot drift apart.
+//
+// On a ManualClock each step happens exactly at its case time; on real time, at it or later, by
+// however long a loaded machine takes. The runner (run-cases.ts) measures real time rather than
+// assume it: time that must have passed has, and a call checked as pending must not have settled
+// by the check's case time. Only answers that more time would change cannot be measured around, so
+// each holds for at least 1 s past its step here: a refused consume stays refused, a refused wait
+// stays over its maxWait, and a call that must settle early (at once, or thanks to a refund) would
+// otherwise settle more than 1 s later. The rates are picked for that, not for realism.
 
 export interface CaseLimit {
   capacity: number;
@@ -15,14 +21,19 @@ export interface CaseBucket {
   acquire(n?: number, options?: { maxWait?: number; signal?: AbortSignal }): Promise<void>;
 }
 
-export interface CaseDriver {
+interface CaseDriverBase {
   readonly name: string;
   /** Whether `consume({ block: true })` can wait while the test moves time (false for a sync bucket). */
   readonly canBlock: boolean;
+  /**
+   * Makes a case's bucket. On real time it resolves once the bucket exists where its time is kept
+   * (Redis: one round trip after it was made), so that time measured from then on has passed for it.
+   */
   create(limit: CaseLimit): CaseBucket | Promise<CaseBucket>;
-  /** Lets `ms` milliseconds of bucket time pass (a ManualClock jump, or a real sleep). */
-  advance(ms: number): Promise<void>;
-  /** How far a measured wait may be from the exact one, in ms (0 for a ManualClock). */
+  /**
+   * How far a reported wait (`retryAfter`) may be from the exact one, in ms, besides the time
+   * measured to have passed on real time (0 for a ManualClock).
+   */
   readonly slackMs: number;
   /**
    * Cases this kind answers differently by design, by case name, with the documented reason
@@ -31,6 +42,24 @@ export interface CaseDriver {
    */
   readonly deviations?: Readonly<Record<string, string>>;
 }
+
+/** A driver whose buckets run on a ManualClock: bucket time passes only when told to. */
+export interface ManualCaseDriver extends CaseDriverBase {
+  /** Moves the bucket's ManualClock on by `ms`. */
+  advance(ms: number): Promise<void>;
+  readonly realTime?: undefined;
+}
+
+/** A driver whose buckets run on real time (Redis: the server's clock), passing during every step. */
+export interface RealTimeCaseDriver extends CaseDriverBase {
+  readonly advance?: undefined;
+  readonly realTime: {
+    /** How long after its check's case time a background call may settle (a late reply or timer), in ms. */
+    readonly lateMs: number;
+  };
+}
+
+export type CaseDriver = ManualCaseDriver | RealTimeCaseDriver;
 
 export type Outcome = boolean | 'ok' | 'RateLimitExceeded' | 'RangeError' | 'TypeError';
 
@@ -45,7 +74,7 @@ export type Step =
   | { advance: number }
   /** abort a background call started with `abort: true`. */
   | { abort: string }
-  /** check the state of a background call: still pending, or what it settled with. */
+  /** check a background call: not settled yet (by this case time), or what it settled with. */
   | { check: string; expect: 'pending' | Outcome | 'AbortError' };
 
 export interface BehaviourCase {
@@ -59,37 +88,37 @@ export interface BehaviourCase {
 export const behaviourCases: readonly BehaviourCase[] = [
   {
     name: 'a new bucket starts full and gives out exactly its capacity',
-    limit: { capacity: 10, fillRate: 1 },
+    limit: { capacity: 10, fillRate: 0.1 },
     steps: [{ consume: 10, expect: true }, { consume: 1, expect: false }],
   },
   {
     name: 'consume takes one token by default',
-    limit: { capacity: 3, fillRate: 1 },
+    limit: { capacity: 3, fillRate: 0.1 },
     steps: [{ consume: 1, expect: true }, { consume: 1, expect: true }, { consume: 1, expect: true }, { consume: 1, expect: false }],
   },
   {
     name: 'initialTokens sets the starting level',
-    limit: { capacity: 10, fillRate: 1, initialTokens: 3 },
+    limit: { capacity: 10, fillRate: 0.1, initialTokens: 3 },
     steps: [{ consume: 4, expect: false }, { consume: 3, expect: true }, { consume: 1, expect: false }],
   },
   {
     name: 'a refused consume takes nothing',
-    limit: { capacity: 5, fillRate: 1 },
+    limit: { capacity: 5, fillRate: 0.1 },
     steps: [{ consume: 3, expect: true }, { consume: 3, expect: false }, { consume: 2, expect: true }],
   },
   {
     name: 'tokens refill at fillRate per second',
-    limit: { capacity: 10, fillRate: 20, initialTokens: 0 },
-    steps: [{ consume: 1, expect: false }, { advance: 260 }, { consume: 5, expect: true }, { consume: 2, expect: false }],
+    limit: { capacity: 10, fillRate: 2, initialTokens: 0 },
+    steps: [{ consume: 2, expect: false }, { advance: 1500 }, { consume: 3, expect: true }, { consume: 2, expect: false }],
   },
   {
     name: 'refill stops at capacity',
-    limit: { capacity: 4, fillRate: 40, initialTokens: 0 },
-    steps: [{ advance: 400 }, { consume: 4, expect: true }, { consume: 1, expect: false }],
+    limit: { capacity: 1, fillRate: 1, initialTokens: 0 },
+    steps: [{ advance: 2000 }, { consume: 1, expect: true }, { consume: 1, expect: false }],
   },
   {
     name: 'fractional tokens add up',
-    limit: { capacity: 1, fillRate: 1 },
+    limit: { capacity: 1, fillRate: 0.01 },
     steps: [{ consume: 0.3, expect: true }, { consume: 0.3, expect: true }, { consume: 0.4, expect: true }, { consume: 0.1, expect: false }],
   },
   {
@@ -130,15 +159,15 @@ export const behaviourCases: readonly BehaviourCase[] = [
   },
   {
     name: 'acquire with maxWait 0 reports retryAfter',
-    limit: { capacity: 2, fillRate: 10, initialTokens: 0 },
-    steps: [{ acquire: 1, maxWait: 0, expect: 'RateLimitExceeded', retryAfter: 100 }],
+    limit: { capacity: 2, fillRate: 0.5, initialTokens: 0 },
+    steps: [{ acquire: 1, maxWait: 0, expect: 'RateLimitExceeded', retryAfter: 2000 }],
   },
   {
     name: 'acquire refuses at once when the wait exceeds maxWait, taking nothing',
-    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 10, fillRate: 2, initialTokens: 0 },
     steps: [
-      { acquire: 5, maxWait: 100, expect: 'RateLimitExceeded', retryAfter: 500 },
-      { advance: 150 },
+      { acquire: 5, maxWait: 100, expect: 'RateLimitExceeded', retryAfter: 2500 },
+      { advance: 600 },
       { consume: 1, expect: true },
     ],
   },
@@ -155,30 +184,30 @@ export const behaviourCases: readonly BehaviourCase[] = [
   },
   {
     name: 'waiters are served first come, first served: a large early request is not overtaken',
-    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 10, fillRate: 5, initialTokens: 0 },
     steps: [
       { start: 'acquire', id: 'big', n: 5 },
       { start: 'acquire', id: 'small', n: 1 },
-      { advance: 200 },
+      { advance: 400 },
       { consume: 1, expect: false },
       { check: 'small', expect: 'pending' },
       { check: 'big', expect: 'pending' },
-      { advance: 400 },
+      { advance: 800 },
       { check: 'big', expect: 'ok' },
       { check: 'small', expect: 'ok' },
     ],
   },
   {
     name: 'aborting a waiter rejects it with the reason and gives its tokens to those behind',
-    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 20, fillRate: 10, initialTokens: 0 },
     steps: [
-      { start: 'acquire', id: 'big', n: 8, abort: true },
+      { start: 'acquire', id: 'big', n: 18, abort: true },
       { start: 'acquire', id: 'next', n: 2 },
       { advance: 100 },
       { abort: 'big' },
       { check: 'big', expect: 'AbortError' },
-      { advance: 150 },
-      { check: 'next', expect: 'ok' },
+      { advance: 200 },
+      { check: 'next', expect: 'ok' }, // due at 200 ms with big's tokens back, at 2000 ms without
     ],
   },
   {
@@ -195,53 +224,55 @@ export const behaviourCases: readonly BehaviourCase[] = [
   },
   {
     name: 'blocking consume returns false at once when the wait exceeds maxWait',
-    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
-    steps: [{ consume: 3, block: true, maxWait: 100, expect: false }, { advance: 150 }, { consume: 1, expect: true }],
+    limit: { capacity: 5, fillRate: 2, initialTokens: 0 },
+    steps: [{ consume: 3, block: true, maxWait: 100, expect: false }, { advance: 600 }, { consume: 1, expect: true }],
   },
   {
     name: 'maxWait is ignored when not blocking',
-    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 5, fillRate: 0.5, initialTokens: 0 },
     steps: [{ consume: 1, maxWait: 10_000, expect: false }],
   },
   {
-    name: 'BucketFlow README: a 10-token bucket at 2/s gives 1, then 5, refuses 5, gives the 4 left',
-    limit: { capacity: 10, fillRate: 2 },
+    // BucketFlow's example fills at 2/s (test/bucketflow-port.test.ts runs it as written); here the
+    // refusal must hold for a second of real time.
+    name: 'BucketFlow README: a 10-token bucket gives 1, then 5, refuses 5, gives the 4 left',
+    limit: { capacity: 10, fillRate: 0.2 },
     steps: [{ consume: 1, expect: true }, { consume: 5, expect: true }, { consume: 5, expect: false }, { consume: 4, expect: true }],
   },
   {
     name: 'BucketFlow boundary: a tiny capacity and rate hand out fractions',
-    limit: { capacity: 0.1, fillRate: 0.1 },
+    limit: { capacity: 0.1, fillRate: 0.01 },
     steps: [{ consume: 0.05, expect: true }, { consume: 0.05, expect: true }, { consume: 0.05, expect: false }],
   },
   {
     name: 'a fractional fill rate refills in fractions',
-    limit: { capacity: 3, fillRate: 2.5, initialTokens: 0 },
-    steps: [{ advance: 1000 }, { consume: 2, expect: true }, { consume: 1, expect: false }],
+    limit: { capacity: 3, fillRate: 0.8, initialTokens: 0 },
+    steps: [{ advance: 1500 }, { consume: 1, expect: true }, { consume: 1, expect: false }],
   },
   {
     name: 'acquire takes tokens that are there at once',
-    limit: { capacity: 5, fillRate: 1 },
+    limit: { capacity: 5, fillRate: 0.1 },
     steps: [{ acquire: 5, expect: 'ok' }, { consume: 1, expect: false }, { acquire: 0, expect: 'ok' }],
   },
   {
     name: 'consume(0) succeeds while a waiter is queued, consume(1) does not',
-    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 10, fillRate: 5, initialTokens: 0 },
     steps: [
       { start: 'acquire', id: 'w', n: 5 },
       { consume: 0, expect: true },
       { consume: 1, expect: false },
-      { advance: 650 },
+      { advance: 1000 },
       { check: 'w', expect: 'ok' },
     ],
   },
   {
     name: 'a waiting acquire whose wait exceeds maxWait is refused at once, taking nothing',
-    limit: { capacity: 10, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 10, fillRate: 2, initialTokens: 0 },
     steps: [
-      { start: 'acquire', id: 'a', n: 5, maxWait: 100 },
-      { advance: 50 }, // a round trip for a remote bucket; the wait it refused is 500 ms
+      { start: 'acquire', id: 'a', n: 7, maxWait: 2000 },
+      { advance: 50 }, // a round trip for a remote bucket; refused after maxWait it would settle at 2000 ms
       { check: 'a', expect: 'RateLimitExceeded' },
-      { advance: 150 },
+      { advance: 550 },
       { consume: 1, expect: true },
     ],
   },
@@ -269,21 +300,22 @@ export const behaviourCases: readonly BehaviourCase[] = [
   },
   {
     name: 'blocking consume with a long enough maxWait waits and takes the tokens',
-    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 5, fillRate: 2, initialTokens: 0 },
     blocking: true,
     steps: [
-      { start: 'consume', id: 'c', n: 2, maxWait: 1000 },
-      { advance: 100 },
+      { start: 'consume', id: 'c', n: 2, maxWait: 2000 },
+      { advance: 500 },
       { check: 'c', expect: 'pending' },
-      { advance: 200 },
+      { advance: 500 },
       { check: 'c', expect: true },
-      { consume: 2, expect: false }, // about 1 token left of the 3 earned
+      { consume: 2, expect: false }, // the 2 earned were taken
     ],
   },
   {
     name: 'blocking consume beyond maxWait resolves false at once',
-    limit: { capacity: 5, fillRate: 10, initialTokens: 0 },
+    limit: { capacity: 10, fillRate: 2, initialTokens: 0 },
     blocking: true,
-    steps: [{ start: 'consume', id: 'c', n: 3, maxWait: 100 }, { advance: 50 }, { check: 'c', expect: false }],
+    // Refused after maxWait it would settle at 2000 ms.
+    steps: [{ start: 'consume', id: 'c', n: 7, maxWait: 2000 }, { advance: 50 }, { check: 'c', expect: false }],
   },
 ];

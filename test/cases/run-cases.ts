@@ -15,10 +15,37 @@ function outcomeOf(s: Settled): 'pending' | Outcome | 'AbortError' | string {
   return `unexpected error: ${String(e)}`;
 }
 
-function track(p: Promise<unknown>): { settled: Settled; ctl?: AbortController } {
-  const t: { settled: Settled; ctl?: AbortController } = { settled: { state: 'pending' } };
-  p.then((value) => (t.settled = { state: 'ok', value }), (error: unknown) => (t.settled = { state: 'error', error }));
+/** A call started in the background: how it settled, and when (`performance.now()`). */
+interface Started {
+  settled: Settled;
+  settledAt: number;
+  done: Promise<void>;
+  ctl?: AbortController;
+}
+
+function track(p: Promise<unknown>, ctl: AbortController | undefined): Started {
+  const t: Started = { settled: { state: 'pending' }, settledAt: Infinity, done: Promise.resolve(), ctl };
+  t.done = p.then((value) => {
+    t.settled = { state: 'ok', value };
+    t.settledAt = performance.now();
+  }, (error: unknown) => {
+    t.settled = { state: 'error', error };
+    t.settledAt = performance.now();
+  });
   return t;
+}
+
+/** One run of a case. */
+interface Run {
+  readonly driver: CaseDriver;
+  readonly bucket: CaseBucket;
+  readonly started: Map<string, Started>;
+  /** Bucket time the steps so far have let pass, in ms. */
+  caseTime: number;
+  /** `performance.now()` just before the bucket was made: no bucket time passed before it. */
+  readonly before: number;
+  /** `performance.now()` once the driver said the bucket existed: all time after it is bucket time. */
+  readonly after: number;
 }
 
 async function settle<T>(run: () => Promise<T> | T): Promise<Settled> {
@@ -32,9 +59,42 @@ async function settle<T>(run: () => Promise<T> | T): Promise<Settled> {
 // Lets promise callbacks that are already due run, without letting real time pass.
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-async function runStep(driver: CaseDriver, bucket: CaseBucket, step: Step, started: Map<string, { settled: Settled; ctl?: AbortController }>) {
+/** Real time past a case time it is slept to, for the server's clock and ours to differ by a hair. */
+const PAST_MS = 20;
+
+/** Resolves once `performance.now()` reaches `t` (a timer alone may fire a fraction of a ms early). */
+async function sleepUntil(t: number): Promise<void> {
+  for (let left = t - performance.now(); left > 0; left = t - performance.now()) {
+    await new Promise((resolve) => setTimeout(resolve, Math.ceil(left)));
+  }
+}
+
+/** Resolves when `p` does or once `performance.now()` reaches `t`, whichever comes first. */
+async function untilOr(p: Promise<void>, t: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<void>((resolve) => {
+    const wake = (): void => {
+      const left = t - performance.now();
+      if (left > 0) timer = setTimeout(wake, Math.ceil(left));
+      else resolve();
+    };
+    wake();
+  });
+  try {
+    await Promise.race([p, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function runStep(run: Run, step: Step): Promise<void> {
+  const { driver, bucket, started } = run;
   if ('advance' in step) {
-    await driver.advance(step.advance);
+    run.caseTime += step.advance;
+    // On real time, slept to from when the bucket existed (not from now): a late step does not
+    // push the later ones back, and the case time has surely passed for the bucket.
+    if (driver.realTime === undefined) await driver.advance(step.advance);
+    else await sleepUntil(run.after + run.caseTime + PAST_MS);
     await flush();
   } else if ('consume' in step) {
     const opts = step.block === undefined && step.maxWait === undefined ? undefined : { block: step.block, maxWait: step.maxWait };
@@ -44,23 +104,46 @@ async function runStep(driver: CaseDriver, bucket: CaseBucket, step: Step, start
     const s = await settle(() => bucket.acquire(step.acquire, step.maxWait === undefined ? undefined : { maxWait: step.maxWait }));
     expect(outcomeOf(s), `acquire(${step.acquire})`).toBe(step.expect);
     if (step.retryAfter !== undefined && s.state === 'error' && s.error instanceof RateLimitExceeded) {
-      if (step.retryAfter === Infinity) expect(s.error.retryAfter).toBe(Infinity);
-      else expect(Math.abs(s.error.retryAfter - step.retryAfter)).toBeLessThanOrEqual(driver.slackMs + 1e-6);
+      if (step.retryAfter === Infinity) {
+        expect(s.error.retryAfter).toBe(Infinity);
+      } else {
+        // On real time the wait is reported at the case time or later, and shorter by however much
+        // later: by at most the time measured now.
+        const late = driver.realTime === undefined ? 0 : Math.max(0, performance.now() - run.before - run.caseTime);
+        const slack = driver.slackMs + 1e-6;
+        expect(s.error.retryAfter, 'retryAfter').toBeGreaterThanOrEqual(step.retryAfter - late - slack);
+        expect(s.error.retryAfter, 'retryAfter').toBeLessThanOrEqual(step.retryAfter + slack);
+      }
     }
   } else if ('start' in step) {
     const ctl = step.abort ? new AbortController() : undefined;
     const opts = { maxWait: step.maxWait, signal: ctl?.signal };
     const p = step.start === 'acquire' ? bucket.acquire(step.n, opts) : bucket.consume(step.n, { block: true, maxWait: step.maxWait });
-    const tracked: { settled: Settled; ctl?: AbortController } = track(p);
-    tracked.ctl = ctl;
-    started.set(step.id, tracked);
+    started.set(step.id, track(p, ctl));
     await flush();
   } else if ('abort' in step) {
     started.get(step.abort)!.ctl!.abort();
     await flush();
   } else {
+    const call = started.get(step.check)!;
     await flush();
-    expect(outcomeOf(started.get(step.check)!.settled), `background call ${step.check}`).toBe(step.expect);
+    const what = `background call ${step.check} at ${run.caseTime} ms`;
+    if (step.expect === 'pending') {
+      // On real time the check may come late: what counts is that the call had not settled by the
+      // case time. Measured from before the bucket was made, a call never looks earlier than it was.
+      const early = call.settled.state !== 'pending' && (driver.realTime === undefined || call.settledAt - run.before <= run.caseTime);
+      expect(early ? outcomeOf(call.settled) : 'pending', what).toBe('pending');
+      return;
+    }
+    if (driver.realTime !== undefined) {
+      // Its reply or its timer may come late on a busy machine: wait up to lateMs for it.
+      const deadline = run.after + run.caseTime + driver.realTime.lateMs;
+      await untilOr(call.done, deadline);
+      if (call.settled.state !== 'pending') {
+        expect(call.settledAt - run.after - run.caseTime, `${what}: ms it settled after its case time`).toBeLessThanOrEqual(driver.realTime.lateMs);
+      }
+    }
+    expect(outcomeOf(call.settled), what).toBe(step.expect);
   }
 }
 
@@ -70,9 +153,10 @@ export function runBehaviourCases(driver: CaseDriver): void {
     for (const c of behaviourCases) {
       if (c.blocking && !driver.canBlock) continue; // the sync driver has its own blocking tests
       const run = async () => {
+        const before = performance.now();
         const bucket = await driver.create(c.limit);
-        const started = new Map<string, { settled: Settled; ctl?: AbortController }>();
-        for (const step of c.steps) await runStep(driver, bucket, step, started);
+        const r: Run = { driver, bucket, started: new Map(), caseTime: 0, before, after: performance.now() };
+        for (const step of c.steps) await runStep(r, step);
       };
       const deviation = driver.deviations?.[c.name];
       if (deviation === undefined) it(c.name, run);

@@ -92,16 +92,34 @@ describeRedis('RedisKeyedTokenBucket', 'shared', () => {
 
   it('keeps one bucket per client key under the prefix, each expiring when full', async () => {
     const prefix = `${uniqueKey('keyed')}:`;
-    const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 50 });
+    // 2 tokens at 0.5/s: an emptied bucket is full again, and its key expires, 4 s after its take.
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix, capacity: 2, fillRate: 0.5 });
+    const aliceSent = performance.now();
     expect(await keyed.consume('alice', 2)).toBe(true);
     expect(await keyed.consume('alice')).toBe(false);
+    const bobSent = performance.now();
     expect(await keyed.consume('bob', 2)).toBe(true); // bob has his own bucket
     expect(await redis.exists(`${prefix}alice`, `${prefix}bob`)).toBe(2);
-    expect(await redis.pttl(`${prefix}alice`)).toBeLessThanOrEqual(40);
+    // Each key expires when its bucket would be full: 4 s after its take, which the server ran
+    // between the call's sending and this reply.
+    for (const [key, sent] of [['alice', aliceSent], ['bob', bobSent]] as const) {
+      const pttl = await redis.pttl(`${prefix}${key}`);
+      expect(pttl).toBeLessThanOrEqual(4000);
+      expect(pttl).toBeGreaterThanOrEqual(4000 - (performance.now() - sent) - 1);
+    }
     expect(await keyed.timeUntil('carol', 2)).toBe(0);
     expect(await keyed.tokens('carol')).toBe(2);
-    await sleep(100);
-    expect(await redis.exists(`${prefix}alice`, `${prefix}bob`)).toBe(0);
+    // And a key goes once that time has passed: dave's bucket is full again 50 ms after his take.
+    const daveSent = performance.now();
+    expect(await keyed.consume('dave', 0.025)).toBe(true);
+    const davePttl = await redis.pttl(`${prefix}dave`);
+    expect(davePttl).not.toBe(-1); // set to expire, not kept (-2: gone already)
+    expect(davePttl).toBeLessThanOrEqual(51); // 50 ms, rounded up to whole ms
+    while (await redis.exists(`${prefix}dave`)) {
+      expect(performance.now() - daveSent, 'dave\'s key outlived its expiry').toBeLessThan(5000);
+      await sleep(10);
+    }
+    expect(performance.now() - daveSent).toBeGreaterThanOrEqual(50); // not before its time
   });
 
   it('supports several limits and the waiting forms per key', async () => {

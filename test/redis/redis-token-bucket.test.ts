@@ -47,16 +47,27 @@ describeRedis('RedisTokenBucket', 'shared', () => {
 
   it('keeps a compact state string and lets the key expire when the bucket would be full again', async () => {
     const key = uniqueKey('expiry');
-    const b = new RedisTokenBucket({ redis, key, capacity: 5, fillRate: 100 });
+    // 3 tokens at 1/s: full again, and the key due to expire, 3 s after the take.
+    const b = new RedisTokenBucket({ redis, key, capacity: 5, fillRate: 1 });
     expect(await redis.exists(key)).toBe(0); // a full bucket needs no key
+    const sent = performance.now();
     expect(await b.consume(3)).toBe(true);
     expect(await redis.get(key)).toMatch(/^\d+\.\d{3} [-\d.e]+$/);
     const pttl = await redis.pttl(key);
-    expect(pttl).toBeGreaterThan(0);
-    expect(pttl).toBeLessThanOrEqual(30); // 3 tokens at 100/s: full again within 30 ms
-    await sleep(80);
-    expect(await redis.exists(key)).toBe(0);
-    expect(await b.consume(5)).toBe(true); // and a missing key is a full bucket
+    expect(pttl).toBeLessThanOrEqual(3000);
+    expect(pttl).toBeGreaterThanOrEqual(3000 - (performance.now() - sent) - 1); // the take ran after `sent`
+    // At 100/s the same take is earned back in 30 ms: the key is gone then, and a missing key is a
+    // full bucket.
+    const quickKey = uniqueKey('expiry-quick');
+    const quick = new RedisTokenBucket({ redis, key: quickKey, capacity: 5, fillRate: 100 });
+    const quickSent = performance.now();
+    expect(await quick.consume(3)).toBe(true);
+    while (await redis.exists(quickKey)) {
+      expect(performance.now() - quickSent, 'the key outlived its expiry').toBeLessThan(5000);
+      await sleep(10);
+    }
+    expect(performance.now() - quickSent).toBeGreaterThanOrEqual(30); // not before its time
+    expect(await quick.consume(5)).toBe(true);
   });
 
   it('starts again at initialTokens once its key expired', async () => {
@@ -181,22 +192,36 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     const p = b.acquire(3, { signal: ctl.signal });
     ctl.abort(new Error('caller went away'));
     await expect(p).rejects.toThrow('caller went away');
-    await sleep(30);
+    // The tokens go back once the script's reply comes, however late; nothing else refills them
+    // (0.001/s).
+    const aborted = performance.now();
+    while ((await b.tokens()) < 4.99) {
+      expect(performance.now() - aborted, 'the 3 tokens were not given back').toBeLessThan(5000);
+      await sleep(10);
+    }
     expect(await b.tokens()).toBeCloseTo(5, 2);
   });
 
   it('keeps thousands of sleeping waiters on one timer, each woken in its turn', async () => {
-    const b = new RedisTokenBucket({ redis, key: uniqueKey('many'), capacity: 1, fillRate: 2500, initialTokens: 0 });
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
     const order: number[] = [];
-    const t0 = performance.now();
+    const t0 = performance.now(); // before the bucket: its refill counts from its creation
+    // Waiter i's token is earned i + 1 ms after the bucket is made; the last one 2 s after, twice
+    // the calls' timeout.
+    const b = new RedisTokenBucket({ redis, key: uniqueKey('many'), capacity: 1, fillRate: 1000, initialTokens: 0, timeout: 1000 });
     const all = Promise.all(Array.from({ length: 2000 }, (_, i) => b.acquire(1).then(() => order.push(i))));
-    await sleep(400); // every reservation is answered by now; half the waiters still sleep
-    expect(order.length).toBeLessThan(2000);
+    // Sent after the 2,000 takes on the same connection, so answered after every one of them: each
+    // waiter now holds its reservation, asleep or already woken. Within the timeout, so well before
+    // the last tokens are earned, however slow the machine.
+    await b.tokens();
+    const elapsed = performance.now() - t0;
+    const sleeping = 2000 - order.length;
+    expect(order.length).toBeLessThanOrEqual(elapsed + 1); // none woke before its token was earned ...
+    expect(sleeping).toBeGreaterThan(0); // ... so the rest sleep, all on one timer
     expect(timers() - before).toBeLessThanOrEqual(3);
     await all;
-    expect(performance.now() - t0).toBeGreaterThanOrEqual(790); // 2,000 tokens at 2,500/s
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(1990); // 2,000 tokens at 1,000/s
     expect(order).toEqual([...order].sort((x, y) => x - y)); // first come, first served
   });
 
