@@ -1,3 +1,3 @@
-export { AsyncTokenBucket } from './async-token-bucket.js';
+export { AsyncTokenBucket } from './buckets/async-token-bucket.js';
 export { asyncRateLimit } from './rate-limit.js';
 export type { TokenBucketOptions, AcquireOptions, AsyncConsumeOptions } from './types.js';

@@ -41,3 +41,14 @@ const falseIfRefused = (error: unknown): boolean => {
   if (error instanceof RateLimitExceeded) return false;
   throw error;
 };
+
+/**
+ * The answer a waiting request gets before it is looked at: its signal's reason if it is already
+ * aborted, at once if it asks for nothing (zero tokens are always there, even while waiters are
+ * owed); `undefined` otherwise.
+ */
+export function answeredAtOnce(n: number, signal: AbortSignal | undefined): Promise<void> | undefined {
+  if (signal?.aborted) return Promise.reject(signal.reason);
+  if (n === 0) return Promise.resolve();
+  return undefined;
+}

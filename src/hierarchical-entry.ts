@@ -5,4 +5,4 @@ export {
   type BucketHierarchyConfig,
   type BucketHierarchyNode,
   type BucketHierarchyNames,
-} from './hierarchical.js';
+} from './buckets/hierarchical.js';

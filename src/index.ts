@@ -1,5 +1,5 @@
-export { TokenBucket } from './token-bucket.js';
-export { AsyncTokenBucket } from './async-token-bucket.js';
+export { TokenBucket } from './buckets/token-bucket.js';
+export { AsyncTokenBucket } from './buckets/async-token-bucket.js';
 export {
   HierarchicalTokenBucket,
   createBucketHierarchy,
@@ -7,7 +7,7 @@ export {
   type BucketHierarchyConfig,
   type BucketHierarchyNode,
   type BucketHierarchyNames,
-} from './hierarchical.js';
+} from './buckets/hierarchical.js';
 export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLimited } from './rate-limit.js';
 export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
@@ -20,10 +20,6 @@ export type {
   AcquirableBucket,
   KeyedAcquirable,
 } from './types.js';
-export { KeyedTokenBucket, type KeyedTokenBucketOptions } from './keyed.js';
-export {
-  SharedTokenBucket,
-  threadSharedClock,
-  type SharedTokenBucketOptions,
-  type SharedTokenBucketAttachOptions,
-} from './shared-bucket.js';
+export { KeyedTokenBucket, type KeyedTokenBucketOptions } from './buckets/keyed.js';
+export { SharedTokenBucket, type SharedTokenBucketOptions, type SharedTokenBucketAttachOptions } from './buckets/shared-bucket.js';
+export { threadSharedClock } from './buckets/shared-clock.js';

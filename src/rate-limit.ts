@@ -1,8 +1,8 @@
-import { AsyncTokenBucket } from './async-token-bucket.js';
-import { kindOf } from './kinds.js';
-import * as check from './validate.js';
+import { AsyncTokenBucket } from './buckets/async-token-bucket.js';
 import { neverFits } from './errors.js';
+import { kindOf } from './kinds.js';
 import type { AcquirableBucket } from './types.js';
+import * as check from './validate.js';
 
 /** Options of {@link rateLimit}. */
 export interface RateLimitOptions {

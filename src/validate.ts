@@ -1,6 +1,7 @@
 // Option checking shared by every bucket kind. Messages name the option and the value so a
 // user can act on them ("capacity must be a finite number > 0, got -1").
 
+import { neverFits } from './errors.js';
 import type { AcquireOptions, ConsumeOptions, Limit } from './types.js';
 
 /** A value as an error message shows it (strings quoted, BigInts with their n, objects by kind). */
@@ -48,6 +49,17 @@ export function options<T extends object>(name: string, value: unknown): Partial
     throw new TypeError(`${name} must be an options object, got ${show(value)}`);
   }
   return value as Partial<T>;
+}
+
+/**
+ * The options object a constructor needs (`undefined` is a `TypeError` saying what is needed),
+ * holding only `allowed` keys.
+ */
+export function required<T extends object>(value: unknown, allowed: readonly string[], needed: string): Partial<T> {
+  if (value === undefined) throw new TypeError(`options are required: ${needed}`);
+  const o = options<T>('options', value);
+  knownKeys('options', o, allowed);
+  return o;
 }
 
 /** Rejects keys the caller did not mean (a typo such as `fill_rate` would otherwise be ignored). */
@@ -119,6 +131,19 @@ export function limitsOf(o: Partial<Limit> & { limits?: unknown }): LimitShape[]
 }
 
 const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
+
+/**
+ * Checks a waiting request (`acquire(n, options)`) on a bucket that holds at most `capacity`:
+ * `n` above it can never be served (`RangeError`). Returns `maxWait` and `signal`.
+ */
+export function acquireRequest(n: unknown, value: unknown, capacity: number, what?: string): { maxWait: number; signal: AbortSignal | undefined } {
+  tokens(n);
+  const o = value === undefined ? NO_OPTIONS : acquireOptions(value);
+  if ((n as number) > capacity) throw neverFits(n as number, capacity, what);
+  return o;
+}
+
+const NO_OPTIONS = { maxWait: Infinity, signal: undefined } as const;
 
 /** Checks the options of a waiting form (`acquire`); returns `maxWait` (default `Infinity`) and `signal`. */
 export function acquireOptions(value: unknown): { maxWait: number; signal: AbortSignal | undefined } {

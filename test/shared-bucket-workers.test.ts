@@ -2,7 +2,8 @@
 // computed from the measured elapsed time, and the no-lost-update check uses a fixed quota.
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { SharedTokenBucket, threadSharedClock } from '../src/shared-bucket.js';
+import { SharedTokenBucket } from '../src/buckets/shared-bucket.js';
+import { threadSharedClock } from '../src/buckets/shared-clock.js';
 
 const ENTRY = new URL('./fixtures/ts-worker.mjs', import.meta.url);
 const WORKER = new URL('./fixtures/shared-bucket-worker.ts', import.meta.url).href;

@@ -4,8 +4,8 @@
 // after its caller had its answer given back; non-waiting takes of one key gathered per tick
 // (gather.ts); and this process's commands reaching a key in the order they were made.
 
-import { Gatherer, type Batch } from './gather.js';
 import type { FailureAnswer } from './failure-policy.js';
+import { Gatherer, type Batch } from './gather.js';
 import { RedisBucketError, TimedCalls } from './redis-call.js';
 import {
   CREATE_COMMAND,

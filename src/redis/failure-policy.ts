@@ -4,9 +4,9 @@
 
 import { RateLimitExceeded, asConsumed } from '../errors.js';
 import { kindOf } from '../kinds.js';
+import type { AcquirableBucket, KeyedAcquirable } from '../types.js';
 import * as check from '../validate.js';
 import { RedisBucketError } from './redis-call.js';
-import type { AcquirableBucket, KeyedAcquirable } from '../types.js';
 
 /**
  * What a Redis limiter does when Redis fails (an error, no connection, or no answer within

@@ -2,11 +2,11 @@
 // sent, so a mistake shows when the limiter is made, not in the first outage.
 
 import type { Cluster, Redis } from 'ioredis';
+import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
 import type { RedisFailurePolicy } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { limitArgs } from './target.js';
-import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 
 /** One inline limit, or several as `limits` (all charged together, all or nothing). */
 export type RedisLimitOptions = (Limit & { limits?: undefined }) | {

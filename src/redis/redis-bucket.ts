@@ -3,10 +3,10 @@
 // own key only.
 
 import { lockFields } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 import type { FailureAnswer } from './failure-policy.js';
 import type { RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
-import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 /** What a Redis bucket is made of, once its options are checked. */
 export interface RedisBucketParts {

@@ -1,13 +1,13 @@
-import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../hierarchical.js';
+import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../buckets/hierarchical.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
 import { RedisBucket } from './redis-bucket.js';
 import { RedisLimiter } from './redis-limiter.js';
 import { limitArgs, type RedisTarget } from './target.js';
-import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 /** A {@link createRedisBucketHierarchy} config: the root node plus the Redis connection. */
 export interface RedisBucketHierarchyConfig extends BucketHierarchyNode, RedisConnectionOptions {

@@ -1,12 +1,12 @@
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
+import type { AcquireOptions, AsyncConsumeOptions, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
 import { RedisLimiter } from './redis-limiter.js';
 import type { ScriptClient } from './scripts.js';
 import type { RedisTarget } from './target.js';
-import type { AcquireOptions, AsyncConsumeOptions, KeyedAcquirable, Limit } from '../types.js';
 
 /** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
 export type RedisKeyedTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions<KeyedAcquirable> & {
@@ -44,9 +44,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   readonly #onFailure: (key: string) => FailureAnswer;
 
   constructor(options: RedisKeyedTokenBucketOptions) {
-    const o = check.options<RedisKeyedTokenBucketOptions>('options', options);
-    if (options === undefined) throw new TypeError('options are required: { redis, prefix, capacity, fillRate }');
-    check.knownKeys('options', o, KEYS);
+    const o = check.required<RedisKeyedTokenBucketOptions>(options, KEYS, '{ redis, prefix, capacity, fillRate }');
     const client = checkClient(o.redis);
     this.prefix = checkKeyName('prefix', o.prefix, 'keys live at prefix + key');
     const limits = checkLimitOptions(o);

@@ -3,16 +3,15 @@
 // to sleep until time has earned them: no second round trip, and first come first served across
 // every process, since each later request sees the debt of those before it.
 
-import { offAbort, onAbort } from '../abort.js';
-import { RateLimitExceeded } from '../errors.js';
+import { RateLimitExceeded, asConsumed, neverFits } from '../errors.js';
+import type { AcquireOptions, AsyncConsumeOptions } from '../types.js';
 import * as check from '../validate.js';
+import { offAbort, onAbort } from '../waiting/abort.js';
 import { RedisEngine } from './engine.js';
-import { type FailureAnswer } from './failure-policy.js';
+import type { FailureAnswer } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 import type { RedisTarget } from './target.js';
-import { asConsumed, neverFits } from '../errors.js';
-import type { AcquireOptions, AsyncConsumeOptions } from '../types.js';
 
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
 

@@ -42,9 +42,7 @@ export class RedisTokenBucket extends RedisBucket {
   readonly timeout: number;
 
   constructor(options: RedisTokenBucketOptions) {
-    const o = check.options<RedisTokenBucketOptions>('options', options);
-    if (options === undefined) throw new TypeError('options are required: { redis, key, capacity, fillRate }');
-    check.knownKeys('options', o, KEYS);
+    const o = check.required<RedisTokenBucketOptions>(options, KEYS, '{ redis, key, capacity, fillRate }');
     const client = checkClient(o.redis);
     const key = checkKeyName('key', o.key, 'the Redis key of the bucket');
     const limits = checkLimitOptions(o);

@@ -1,16 +1,14 @@
-import { isManual, type Clock } from './clock.js';
-import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from './core/limits.js';
-import { covers, perMillisecond, refill, waitFor } from './core/refill.js';
-import { RateLimitExceeded } from './errors.js';
+import { checkClock, isManual, type Clock } from '../clock.js';
+import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from '../core/limits.js';
+import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
+import { RateLimitExceeded, manualClockSleep, neverFits } from '../errors.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
+import type { AcquireOptions, ConsumeOptions, KeyedAcquirable, Limit, TokenBucketOptions } from '../types.js';
+import * as check from '../validate.js';
+import { sleepSync } from '../waiting/sleep.js';
+import { WaiterQueue, type QueueHost } from '../waiting/waiter-queue.js';
 import { KeySlots } from './key-slots.js';
-import { markKind } from './kinds.js';
-import { lockFields } from './readonly.js';
-import { sleepSync } from './sleep.js';
-import * as check from './validate.js';
-import { WaiterQueue, type QueueHost } from './waiter-queue.js';
-import { checkClock } from './clock.js';
-import { manualClockSleep, neverFits } from './errors.js';
-import type { AcquireOptions, ConsumeOptions, KeyedAcquirable, Limit, TokenBucketOptions } from './types.js';
 
 /**
  * Options of {@link KeyedTokenBucket}: one configuration for every key, given as one inline
@@ -76,9 +74,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   readonly #waiting = new Map<number, KeyWaiters>();
 
   constructor(options: KeyedTokenBucketOptions) {
-    const o = check.options<KeyedTokenBucketOptions>('options', options);
-    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
-    check.knownKeys('options', o, OPTION_KEYS);
+    const o = check.required<KeyedTokenBucketOptions>(options, OPTION_KEYS, '{ capacity, fillRate }');
     const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     this.maxKeys = checkMaxKeys(o.maxKeys);

@@ -1,7 +1,7 @@
-import { sleepSync } from './sleep.js';
-import * as check from './validate.js';
+import type { ConsumeOptions } from '../types.js';
+import * as check from '../validate.js';
+import { sleepSync } from '../waiting/sleep.js';
 import { LocalBucket, takeBlocking, takeNow } from './local-bucket.js';
-import type { ConsumeOptions } from './types.js';
 
 /**
  * A synchronous in-memory token bucket: holds up to `capacity` tokens and refills at

@@ -1,7 +1,7 @@
-import { asConsumed } from './errors.js';
-import * as check from './validate.js';
+import { asConsumed } from '../errors.js';
+import type { AsyncConsumeOptions } from '../types.js';
+import * as check from '../validate.js';
 import { LocalBucket, takeNow } from './local-bucket.js';
-import type { AsyncConsumeOptions } from './types.js';
 
 /**
  * A promise-based token bucket. Waiters are served first come, first served with one timer

@@ -1,5 +1,5 @@
+import { schedule, type Clock, type ClockTimer } from '../clock.js';
 import { offAbort, onAbort } from './abort.js';
-import { schedule, type Clock, type ClockTimer } from './clock.js';
 
 /**
  * What a bucket tells its queue. Every waiter has reserved its tokens when it queued; `serve` is

@@ -1,15 +1,13 @@
-import { isManual, type Clock } from './clock.js';
-import { advance, headWait, refund, reserve, waitAll, type Limits } from './core/limits.js';
-import { perMillisecond } from './core/refill.js';
-import { RateLimitExceeded } from './errors.js';
-import { sleepSync } from './sleep.js';
-import * as check from './validate.js';
-import { markKind } from './kinds.js';
-import { lockFields } from './readonly.js';
-import { WaiterQueue } from './waiter-queue.js';
-import { checkClock } from './clock.js';
-import { manualClockSleep, neverFits } from './errors.js';
-import type { AcquirableBucket, AcquireOptions, ConsumeOptions } from './types.js';
+import { checkClock, isManual, type Clock } from '../clock.js';
+import { advance, headWait, refund, reserve, waitAll, type Limits } from '../core/limits.js';
+import { perMillisecond } from '../core/refill.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions } from '../types.js';
+import * as check from '../validate.js';
+import { sleepSync } from '../waiting/sleep.js';
+import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 /** Options of {@link HierarchicalTokenBucket}. */
 export interface HierarchicalTokenBucketOptions {
@@ -59,9 +57,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   #queue: WaiterQueue | undefined;
 
   constructor(options: HierarchicalTokenBucketOptions) {
-    const o = check.options<HierarchicalTokenBucketOptions>('options', options);
-    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
-    check.knownKeys('options', o, KEYS);
+    const o = check.required<HierarchicalTokenBucketOptions>(options, KEYS, '{ capacity, fillRate }');
     if (o.name !== undefined && typeof o.name !== 'string') throw new TypeError(`name must be a string, got ${typeof o.name}`);
     const where = o.name === undefined ? '' : `bucket ${JSON.stringify(o.name)}`;
     const { capacity, fillRate, initialTokens } = check.limit(where, o);
@@ -169,11 +165,9 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
     try {
-      check.tokens(n);
-      const { maxWait, signal } = check.acquireOptions(options);
-      if (n > this.#fits) throw neverFits(n, this.#fits, 'capacity (or an ancestor\'s)');
-      if (signal?.aborted) return Promise.reject(signal.reason);
-      if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
+      const { maxWait, signal } = check.acquireRequest(n, options, this.#fits, 'capacity (or an ancestor\'s)');
+      const early = answeredAtOnce(n, signal);
+      if (early !== undefined) return early;
       const now = this.#clock.now();
       this.#queue?.pump(now);
       const wait = reserve(CHAIN, this.#chain, n, maxWait, now);

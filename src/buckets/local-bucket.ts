@@ -1,12 +1,12 @@
-import { checkClock, isManual, type Clock } from './clock.js';
-import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from './core/limits.js';
-import { covers, perMillisecond, refill } from './core/refill.js';
-import { RateLimitExceeded, manualClockSleep, neverFits } from './errors.js';
-import type { AcquirableBucket, AcquireOptions, Limit, TokenBucketOptions } from './types.js';
-import * as check from './validate.js';
-import { markKind } from './kinds.js';
-import { lockFields } from './readonly.js';
-import { WaiterQueue } from './waiter-queue.js';
+import { checkClock, isManual, type Clock } from '../clock.js';
+import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
+import { covers, perMillisecond, refill } from '../core/refill.js';
+import { RateLimitExceeded, manualClockSleep, neverFits, answeredAtOnce } from '../errors.js';
+import { markKind } from '../kinds.js';
+import { lockFields } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, Limit, TokenBucketOptions } from '../types.js';
+import * as check from '../validate.js';
+import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
@@ -55,9 +55,7 @@ export abstract class LocalBucket implements AcquirableBucket {
   #queue: WaiterQueue | undefined;
 
   constructor(options: TokenBucketOptions) {
-    const o = check.options<TokenBucketOptions>('options', options);
-    if (options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
-    check.knownKeys('options', o, BUCKET_KEYS);
+    const o = check.required<TokenBucketOptions>(options, BUCKET_KEYS, '{ capacity, fillRate }');
     const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     const now = this.#clock.now();
@@ -129,11 +127,9 @@ export abstract class LocalBucket implements AcquirableBucket {
   }
 
   #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
-    check.tokens(n);
-    const { maxWait, signal } = options === undefined ? NO_WAIT_LIMIT : check.acquireOptions(options);
-    if (n > this.capacity) throw neverFits(n, this.capacity);
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (n === 0) return Promise.resolve(); // zero tokens are always there, even while waiters are owed
+    const { maxWait, signal } = check.acquireRequest(n, options, this.capacity);
+    const early = answeredAtOnce(n, signal);
+    if (early !== undefined) return early;
     const now = this.#clock.now();
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
@@ -212,4 +208,3 @@ function frozenLimits(limits: check.LimitShape[]): readonly Readonly<Limit>[] {
 }
 
 
-const NO_WAIT_LIMIT = { maxWait: Infinity, signal: undefined } as const;
