@@ -20,18 +20,21 @@ function manualDriver(name: string, canBlock: boolean, make: (limit: CaseLimit, 
 
 runBehaviourCases(manualDriver('TokenBucket', false, (limit, clock) => {
   const b = new TokenBucket({ ...limit, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
-runBehaviourCases(manualDriver('AsyncTokenBucket', true, (limit, clock) => new AsyncTokenBucket({ ...limit, clock })));
+runBehaviourCases(manualDriver('AsyncTokenBucket', true, (limit, clock) => {
+  const b = new AsyncTokenBucket({ ...limit, clock });
+  return { consume: (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
+}));
 
 runBehaviourCases(manualDriver('TokenBucket with a second, looser limit', false, (limit, clock) => {
   const b = new TokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
 runBehaviourCases(manualDriver('HierarchicalTokenBucket (leaf under a roomy root)', false, (limit, clock) => {
   const root = new HierarchicalTokenBucket({ name: 'root', capacity: 1000, fillRate: 1000, clock });
   const leaf = new HierarchicalTokenBucket({ ...limit, name: 'leaf', parent: root });
-  return { consume: async (n, o) => leaf.consume(n, o), acquire: (n, o) => leaf.acquire(n, o) };
+  return { consume: async (n, o) => leaf.consume(n, o), acquire: (n, o) => leaf.acquire(n, o), tokens: () => leaf.tokens };
 }));

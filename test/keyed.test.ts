@@ -29,7 +29,7 @@ function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock) => Cas
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key)', (limit, clock) => {
   const k = new KeyedTokenBucket({ ...limit, clock });
   k.consume('user:1', 0); // the key's bucket starts now, as a TokenBucket does when constructed
-  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o) };
+  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1') };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxKeys)', (limit, clock) => {
@@ -42,13 +42,14 @@ runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxK
   return {
     consume: async (n, o) => { noise(); return k.consume('me', n, o); },
     acquire: (n, o) => { noise(); return k.acquire('me', n, o); },
+    tokens: () => k.tokens('me'),
   };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket with a second, looser limit', (limit, clock) => {
   const k = new KeyedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
   k.consume('k', 0);
-  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o) };
+  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k') };
 }));
 
 describe('KeyedTokenBucket: keys and options', () => {

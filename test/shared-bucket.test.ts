@@ -27,13 +27,13 @@ function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock) => Ca
 
 runBehaviourCases(manualDriver('SharedTokenBucket', (limit, clock) => {
   const b = new SharedTokenBucket({ ...limit, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
 runBehaviourCases(manualDriver('SharedTokenBucket attached from its handle, with a second, looser limit', (limit, clock) => {
   const original = new SharedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
   const b = SharedTokenBucket.from(original.handle, { clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o) };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
 describe('SharedTokenBucket', () => {

@@ -19,6 +19,8 @@ export interface CaseLimit {
 export interface CaseBucket {
   consume(n?: number, options?: { block?: boolean; maxWait?: number }): Promise<boolean>;
   acquire(n?: number, options?: { maxWait?: number; signal?: AbortSignal }): Promise<void>;
+  /** The level now (the lowest over the limits; below 0 while waiters hold reservations). */
+  tokens(): number | Promise<number>;
 }
 
 interface CaseDriverBase {
@@ -74,6 +76,8 @@ export type Step =
   | { advance: number }
   /** abort a background call started with `abort: true`. */
   | { abort: string }
+  /** the level now is at most this (time only raises it, so this holds on real time too). */
+  | { tokensAtMost: number }
   /** check a background call: not settled yet (by this case time), or what it settled with. */
   | { check: string; expect: 'pending' | Outcome | 'AbortError' };
 
@@ -285,6 +289,21 @@ export const behaviourCases: readonly BehaviourCase[] = [
       { check: 'a', expect: 'pending' },
       { advance: 250 },
       { check: 'a', expect: 'ok' },
+    ],
+  },
+  {
+    name: 'a waiter holds its tokens from the moment it queues: the level reads below 0 by what it is owed',
+    limit: { capacity: 10, fillRate: 0.1, initialTokens: 0 },
+    steps: [
+      { start: 'acquire', id: 'a', n: 2, abort: true },
+      { tokensAtMost: -1.5 },
+      { start: 'acquire', id: 'b', n: 1, abort: true },
+      { tokensAtMost: -2.5 },
+      { consume: 0.5, expect: false },
+      { abort: 'a' },
+      { check: 'a', expect: 'AbortError' },
+      { abort: 'b' },
+      { check: 'b', expect: 'AbortError' },
     ],
   },
   {

@@ -54,6 +54,7 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
     return {
       consume: (n, o) => keyed.consume('client-7', n, o),
       acquire: (n, o) => keyed.acquire('client-7', n, o),
+      tokens: () => keyed.tokens('client-7'),
     };
   }));
   });
