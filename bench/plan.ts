@@ -1,5 +1,5 @@
 // What the bench measures and what it must show: the rows (each a suite of contenders run in
-// child processes) and the targets from issue 5, as ratios within one run.
+// child processes) and the performance targets, as ratios within one run.
 import { TAKE_LUA, TAKE_ONE_LUA } from '../src/redis/scripts.js';
 import { MINIMAL_BUCKET_LUA, RETURN_ONE_LUA } from './minimal-lua.js';
 import { suites } from './suites/index.js';

@@ -116,7 +116,7 @@ export function renderReport({ info, results, rows, targets, quick, rounds, seco
     out.push(table(['script', 'requests/s', 'spread'], ceilings.map(([name, v]) => [name, ops(median(v)), spread(v)])), '');
   }
 
-  out.push('## Targets (issue 5)', '');
+  out.push('## Targets', '');
   out.push('"Physical limit" is what the minimal bucket (or minimal Lua script) itself reaches on the same '
     + 'comparison: where it misses too, the target asks for more than one clock read (or one script call) allows on this machine.', '');
   out.push(table(['target', 'measured', 'result', 'physical limit'], targets.map((t) => {

@@ -7,8 +7,9 @@ import { describe, expect, it } from 'vitest';
 
 const root = new URL('../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
-const start = readme.indexOf('<!-- section: quick start, core');
-const end = readme.indexOf('<!-- section: redis -->');
+// From the first section to the Redis one: the samples of the in-memory buckets.
+const start = readme.indexOf('\n## ');
+const end = readme.indexOf('\n## Redis: ');
 const core = readme.slice(start, end);
 
 /** Lines without indentation or trailing blanks, so an indented block in a list still matches. */

@@ -9,7 +9,7 @@ import { describeRedis, redisUrl } from './helpers/env.js';
 
 const root = new URL('../../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
-const section = readme.slice(readme.indexOf('<!-- section: redis -->'), readme.indexOf('<!-- section: keyed, multi-limit, worker threads -->'));
+const section = readme.slice(readme.indexOf('\n## Redis: '), readme.indexOf('\n## Many keys: '));
 const normalise = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('\n');
 const examples = readdirSync(new URL('examples/', root)).filter((f) => /^redis.*\.ts$/.test(f))
   .map((f) => normalise(readFileSync(new URL(`examples/${f}`, root), 'utf8')));
