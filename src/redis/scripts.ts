@@ -9,8 +9,49 @@ import { EPSILON } from '../core/refill.js';
 import * as lua from './lua/scripts.generated.js';
 
 // Redis runs one text per script and has no include: each command is the shared functions of
-// bucket.lua followed by its own code, after the constants bucket.lua expects.
-const assemble = (command: string): string => `local EPSILON = ${EPSILON}\n${lua.bucket}\n${command}`;
+// bucket.lua followed by its own code, after the constants bucket.lua expects. Redis runs the
+// whole text on every call, making every function in it anew, so a command gets only the
+// definitions it uses (directly or through another one), in bucket.lua's order.
+const assemble = (command: string): string => `local EPSILON = ${EPSILON}\n${used(lua.bucket, command)}\n${command}`;
+
+/**
+ * The top-level definitions of `shared` (each `local NAME = ...` or `local function NAME`, with
+ * the comment lines just above it) that `code` needs, in their order in `shared`.
+ */
+function used(shared: string, code: string): string {
+  const units: { name: string; text: string }[] = [];
+  let comment: string[] = [];
+  const lines = shared.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const head = /^local (?:function )?([A-Za-z_]\w*)/.exec(line);
+    if (head === null) {
+      comment = line.startsWith('--') ? [...comment, line] : [];
+      continue;
+    }
+    const body = [line];
+    // A function spans up to its own `end` at the start of a line, unless it ends on its first line.
+    if (line.startsWith('local function') && !/\bend$/.test(line)) {
+      while (i + 1 < lines.length && lines[i] !== 'end') body.push(lines[++i]!);
+    }
+    units.push({ name: head[1]!, text: [...comment, ...body].join('\n') });
+    comment = [];
+  }
+  const needed = new Set<string>();
+  const mentions = (text: string, name: string): boolean => new RegExp(`\\b${name}\\b`).test(text);
+  // Needs are found from the command down: a unit mentioned by the code or by a needed unit.
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const u of units) {
+      if (needed.has(u.name)) continue;
+      if (mentions(code, u.name) || units.some((v) => needed.has(v.name) && v !== u && mentions(v.text, u.name))) {
+        needed.add(u.name);
+        grew = true;
+      }
+    }
+  }
+  return units.filter((u) => needed.has(u.name)).map((u) => u.text).join('\n\n');
+}
 
 /** Take or reserve on a chain of keys with any number of limits (lua/take.lua). */
 export const TAKE_LUA = assemble(lua.take);
