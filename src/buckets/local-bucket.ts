@@ -1,7 +1,7 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
-import { RateLimitExceeded, manualClockSleep, neverFits, answeredAtOnce } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, Limit, TokenBucketOptions } from '../types.js';
@@ -9,6 +9,7 @@ import * as check from '../validate.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
+
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
 let LIMITS: Limits<LocalBucket>;
 
@@ -83,14 +84,14 @@ export abstract class LocalBucket implements AcquirableBucket {
       level: (b, i) => (i === 0 ? b.#level : b.#extra![i - 1]!.level),
       last: (b, i) => (i === 0 ? b.#last : b.#extra![i - 1]!.last),
       set: (b, i, level, last) => {
-        const l = i === 0 ? undefined : b.#extra![i - 1]!;
-        if (l === undefined) {
+        if (i === 0) {
           b.#level = level;
           b.#last = last;
-        } else {
-          l.level = level;
-          l.last = last;
+          return;
         }
+        const l = b.#extra![i - 1]!;
+        l.level = level;
+        l.last = last;
       },
     };
   }

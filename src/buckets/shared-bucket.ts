@@ -1,6 +1,6 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll } from '../core/limits.js';
-import { RateLimitExceeded, manualClockSleep, neverFits, answeredAtOnce } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Limit, TokenBucketOptions } from '../types.js';
