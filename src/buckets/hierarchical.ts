@@ -32,8 +32,9 @@ let CHAIN: Limits<readonly HierarchicalTokenBucket[]>;
 
 /**
  * A token bucket in a tree: consuming from it takes the tokens from it **and every ancestor**,
- * all or nothing. Each bucket keeps its own FIFO of waiters; siblings never queue behind each
- * other, they only wait for tokens their shared ancestors really lack.
+ * all or nothing. A waiter reserves its tokens on every level when it queues, as on every other
+ * kind of bucket. Each bucket keeps its own FIFO of waiters: siblings never queue behind each
+ * other, they only wait for tokens their shared ancestors lack after earlier reservations.
  */
 export class HierarchicalTokenBucket implements AcquirableBucket {
   readonly name: string | undefined;
