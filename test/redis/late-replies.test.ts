@@ -67,7 +67,7 @@ describeRedis('Redis calls answered late', 'binary', () => {
 
   /** Freezes the server while `calls` are made, waits until each has settled, then lets it go. */
   async function whileFrozen<T>(calls: () => Promise<T>[], atLeastMs = 0): Promise<T[]> {
-    server.pause();
+    await server.pause();
     const t0 = performance.now();
     try {
       const settled = await Promise.all(calls());

@@ -74,7 +74,10 @@ describeRedis('createRedisBucketHierarchy', 'shared', () => {
     expect(await waiting).toBe('AbortError');
     await until(async () => (await root.tokens()) > -0.1);
     expect(await root.tokens()).toBeGreaterThan(-0.1);
-    expect(await leaf.tokens()).toBeGreaterThan(0);
+    // The leaf (100/s) is back above 0, or already full again: then its key is gone and it reads
+    // as a new bucket, at its initial 0 tokens.
+    const leafLevel = await leaf.tokens();
+    expect(leafLevel > 0 || (await redis.exists(leaf.key)) === 0, `leaf at ${leafLevel}`).toBe(true);
   });
 
   it('checks the config before sending anything, naming the bad node', () => {

@@ -103,41 +103,73 @@ describeRedis('what the scripts write, and what they only read', 'shared', () =>
   });
 });
 
+/** How long the replica may take to sync and to acknowledge a write (ms): far beyond any normal run. */
+const REPLICA_DEADLINE = 30_000;
+
 describeRedis('the read-only script on a replica', 'binary', () => {
-  let primary: RedisServer;
-  let replica: RedisServer;
-  let toPrimary: Redis;
-  let toReplica: Redis;
-  // The replica writes the copy it receives to its directory: one of the test's own.
+  let primary: RedisServer | undefined;
+  let replica: RedisServer | undefined;
+  let toPrimary: Redis | undefined;
+  let toReplica: Redis | undefined;
+  // The servers' working directory, one of the test's own (Redis writes there whatever it saves).
   const dir = mkdtempSync(join(tmpdir(), 'bucketflow-replica-'));
 
+  // Every step below waits for what it needs (a connection, the initial sync) rather than for a
+  // while: how long that takes is up to a busy machine, so the deadline is generous and only
+  // there to turn a hang into an error that shows the replica's own account of its link.
   beforeAll(async () => {
     // No delay before the first sync (Redis waits 5 s by default, for more replicas to join).
     primary = await RedisServer.start({ pidDir: redisPidDir, args: ['--repl-diskless-sync-delay', '0', '--dir', dir] });
-    replica = await RedisServer.start({ pidDir: redisPidDir, args: ['--replicaof', '127.0.0.1', String(primary.port), '--dir', dir] });
+    // The replica loads the copy from the socket: no temporary file to write and fsync on a busy disk.
+    replica = await RedisServer.start({
+      pidDir: redisPidDir,
+      args: ['--replicaof', '127.0.0.1', String(primary.port), '--repl-diskless-load', 'on-empty-db', '--dir', dir],
+    });
     toPrimary = new Redis(primary.url);
     toReplica = new Redis(replica.url);
     toReplica.on('error', () => {});
-    for (let i = 0; i < 500 && !(await toReplica.info('replication')).includes('master_link_status:up'); i++) await sleep(10);
-  });
+    await Promise.all([toPrimary.ping(), toReplica.ping()]);
+    // Synced: the replica has loaded the primary's copy. (A write reaches it only once the primary
+    // streams to it, which it starts on the replica's first ACK, up to a second later: the test
+    // waits for that with WAIT.)
+    let info = '';
+    const deadline = performance.now() + REPLICA_DEADLINE;
+    while (!(info = await toReplica.info('replication')).includes('master_link_status:up')) {
+      if (performance.now() > deadline) throw new Error(`the replica's link to the primary is not up after ${REPLICA_DEADLINE} ms:\n${info}`);
+      await sleep(20);
+    }
+  }, 2 * REPLICA_DEADLINE);
   afterAll(async () => {
-    toPrimary.disconnect();
-    toReplica.disconnect();
-    await replica.stop();
-    await primary.stop();
+    toPrimary?.disconnect();
+    toReplica?.disconnect();
+    await replica?.stop();
+    await primary?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
   it('timeUntil() and tokens() answer from a replica, where a take is refused', async () => {
-    const limits = { key: 'replicated', capacity: 10, fillRate: 0.001 };
-    const writer = new RedisTokenBucket({ redis: toPrimary, ...limits });
+    // A generous call timeout: what is tested is where each script may run, not how fast Redis answers.
+    const limits = { key: 'replicated', capacity: 10, fillRate: 0.001, timeout: REPLICA_DEADLINE };
+    const writer = new RedisTokenBucket({ redis: toPrimary!, ...limits });
+    const wrote = performance.now();
     expect(await writer.consume(4)).toBe(true);
-    for (let i = 0; i < 500 && (await toReplica.exists(limits.key)) === 0; i++) await sleep(10);
-    const reader = new RedisTokenBucket({ redis: toReplica, ...limits });
-    expect(await reader.tokens()).toBeCloseTo(6, 2);
-    expect(await reader.timeUntil(7)).toBeGreaterThan(900_000);
+    // The replica has the write once it acknowledges the primary's replication offset past it:
+    // WAIT returns 1 then, or 0 if no replica did by the deadline.
+    expect(await toPrimary!.wait(1, REPLICA_DEADLINE)).toBe(1);
+    expect(await toReplica!.exists(limits.key)).toBe(1);
+    const reader = new RedisTokenBucket({ redis: toReplica!, ...limits });
+    const level = await reader.tokens();
+    const wait = await reader.timeUntil(7);
+    const elapsed = performance.now() - wrote; // server time from the take to the reads is within this
+    // 6 left, plus what 0.001 token/s refilled since the take, however long the replica took to get it.
+    expect(level).toBeGreaterThanOrEqual(6);
+    expect(level).toBeLessThanOrEqual(6 + (limits.fillRate * elapsed) / 1000 + 1e-9);
+    // The 7th token is 1,000 s away from the take: less the time that has passed since.
+    expect(wait).toBeLessThanOrEqual(1_000_000 + 1e-6);
+    expect(wait).toBeGreaterThanOrEqual(1_000_000 - elapsed - 1);
     const refused = await reader.consume(1).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(RedisBucketError);
     expect((refused as Error).message).toMatch(/READONLY/);
-  });
+  }, 2 * REPLICA_DEADLINE);
 });
+

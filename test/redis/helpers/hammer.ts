@@ -1,10 +1,25 @@
 // A child process for the multi-process tests: connects, says 'ready', and on 'go' runs requests
-// against a shared Redis bucket for `durationMs`, then reports what it was given and exits.
+// against a shared Redis bucket for `durationMs`, then reports what it was given, and when, and
+// exits.
 //
 // Run with `node --import tsx`; the parent sends one HammerJob over IPC.
 
 import { Redis } from 'ioredis';
-import { RedisTokenBucket, createRedisBucketHierarchy } from '../../../src/redis.js';
+import { RateLimitExceeded, RedisTokenBucket, createRedisBucketHierarchy } from '../../../src/redis.js';
+
+/**
+ * Milliseconds on the machine's monotonic clock (CLOCK_MONOTONIC), the same timeline in every
+ * process: the parent puts the reports of several processes on one time axis.
+ */
+const machineNow = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+/**
+ * A stretch longer than this (ms) between two answers a process gets is recorded as idle: on a
+ * busy machine the process (or Redis) was not running, and nothing was asked of the bucket.
+ * Shorter ones cost the tests' buckets nothing: at 200 tokens/s a bucket of 20 earns 2 in 10 ms,
+ * and the next requests take them.
+ */
+const IDLE_GAP = 10;
 
 export interface HammerJob {
   url: string;
@@ -12,6 +27,8 @@ export interface HammerJob {
   /** `consume`: non-blocking consume(n) in a loop; `acquire`: acquire(n) in a loop (waiting its turn). */
   mode: 'consume' | 'acquire';
   n: number;
+  /** acquire's `maxWait` (ms): the server refuses a request it would make wait longer. Default: none. */
+  maxWait?: number;
   /** One bucket... */
   bucket?: { key: string; capacity: number; fillRate: number };
   /** ...or a hierarchy, whose `leaves` this process picks from in turn. */
@@ -23,23 +40,37 @@ export interface HammerReport {
   admitted: Record<string, number>;
   calls: number;
   errors: string[];
-  /** Each acquire's wait in ms (acquire mode). */
+  /** Each acquire's wait in ms, as this process saw it (acquire mode). */
   waits: number[];
+  /** The wait the server gave as its reason for each acquire it refused (`retryAfter`, ms). */
+  refused: number[];
+  /** When this process made its first request, and when its last one was answered ({@link machineNow}). */
+  start: number;
+  end: number;
+  /**
+   * Stretches of more than {@link IDLE_GAP} ms between two answers, within [start, end]
+   * ({@link machineNow}). In consume mode every request is answered at once, so these are the
+   * times the process was not asking; in acquire mode they include its waits.
+   */
+  idle: [number, number][];
 }
 
 function run(job: HammerJob, redis: Redis): () => Promise<HammerReport> {
-  const report: HammerReport = { admitted: {}, calls: 0, errors: [], waits: [] };
+  const report: HammerReport = { admitted: {}, calls: 0, errors: [], waits: [], refused: [], start: 0, end: 0, idle: [] };
   type Target = { name: string; consume(n: number): Promise<boolean>; acquire(n: number): Promise<void> };
+  const acquireOptions = job.maxWait === undefined ? undefined : { maxWait: job.maxWait };
   let targets: Target[];
   if (job.bucket !== undefined) {
     const b = new RedisTokenBucket({ redis, ...job.bucket });
-    targets = [{ name: 'bucket', consume: (n) => b.consume(n), acquire: (n) => b.acquire(n) }];
+    targets = [{ name: 'bucket', consume: (n) => b.consume(n), acquire: (n) => b.acquire(n, acquireOptions) }];
   } else {
     const h = job.hierarchy!;
     const buckets = createRedisBucketHierarchy({ redis, prefix: h.prefix, ...h.config });
-    targets = h.leaves.map((name) => ({ name, consume: (n) => buckets[name]!.consume(n), acquire: (n) => buckets[name]!.acquire(n) }));
+    targets = h.leaves.map((name) => ({ name, consume: (n) => buckets[name]!.consume(n), acquire: (n) => buckets[name]!.acquire(n, acquireOptions) }));
   }
   return async () => {
+    report.start = machineNow();
+    let answered = report.start;
     const end = performance.now() + job.durationMs;
     let i = 0;
     while (performance.now() < end) {
@@ -58,9 +89,14 @@ function run(job: HammerJob, redis: Redis): () => Promise<HammerReport> {
           }
         }
       } catch (error) {
-        report.errors.push(String(error));
+        if (error instanceof RateLimitExceeded) report.refused.push(error.retryAfter);
+        else report.errors.push(String(error));
       }
+      const now = machineNow();
+      if (now - answered > IDLE_GAP) report.idle.push([answered, now]);
+      answered = now;
     }
+    report.end = answered;
     return report;
   };
 }

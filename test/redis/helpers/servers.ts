@@ -3,7 +3,7 @@
 // is left when the run ends (a test file that crashed cannot stop its own servers).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,9 +98,24 @@ export class RedisServer {
     return this.kill();
   }
 
-  /** Freezes the server (SIGSTOP): connections stay open, commands wait unanswered until {@link resume}. */
-  pause(): void {
-    this.#proc?.kill('SIGSTOP');
+  /**
+   * Freezes the server (SIGSTOP): connections stay open, commands wait unanswered until
+   * {@link resume}. Returns once the kernel reports it stopped: a signal is not delivered at once,
+   * and a command sent in between would still be answered.
+   */
+  async pause(): Promise<void> {
+    const proc = this.#proc;
+    if (proc?.pid === undefined) return;
+    proc.kill('SIGSTOP');
+    // /proc/<pid>/stat: "pid (comm) state ...", state T once stopped. Where there is no /proc,
+    // a moment is all that can be given.
+    const stat = `/proc/${proc.pid}/stat`;
+    if (!existsSync(stat)) return sleep(50);
+    const deadline = Date.now() + 5000;
+    while (!/\) T /.test(readFileSync(stat, 'utf8'))) {
+      if (Date.now() > deadline) throw new Error(`redis-server ${proc.pid} did not stop within 5 s of SIGSTOP`);
+      await sleep(1);
+    }
   }
 
   /** Lets a paused server run again (SIGCONT): it then runs every command that waited, in order. */
