@@ -1,4 +1,5 @@
 import * as check from './validate.js';
+import { timerDelay } from './waiting/timer-delay.js';
 
 /** A source of time in milliseconds. Must never go backwards; buckets ignore it if it does. */
 export interface Clock {
@@ -43,9 +44,6 @@ export function defaultClock(): Clock {
 /** The default clock as of when bucketflow loaded (see {@link defaultClock}). */
 export const monotonicClock: Clock = defaultClock();
 
-// setTimeout fires at once for delays above 2^31-1 ms; longer waits are chained in steps.
-const MAX_TIMEOUT = 2 ** 31 - 1;
-
 /**
  * Runs `callback` after `delayMs` of `clock` time. Real clocks use one `setTimeout`, capped at
  * 2^31-1 ms: the callback re-checks readiness and re-arms, so a capped timer is just an early wake.
@@ -53,7 +51,7 @@ const MAX_TIMEOUT = 2 ** 31 - 1;
 export function schedule(clock: Clock, delayMs: number, callback: () => void): ClockTimer {
   const own = (clock as Partial<SchedulingClock>)[scheduleOn];
   if (typeof own === 'function') return own.call(clock, delayMs, callback);
-  const handle = setTimeout(callback, Math.min(MAX_TIMEOUT, Math.max(1, Math.ceil(delayMs))));
+  const handle = setTimeout(callback, timerDelay(delayMs));
   return { cancel: () => clearTimeout(handle) };
 }
 

@@ -4,6 +4,7 @@
 import type { Cluster, Redis } from 'ioredis';
 import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
+import { MAX_TIMER_DELAY } from '../waiting/timer-delay.js';
 import type { RedisFailurePolicy } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { limitArgs } from './target.js';
@@ -42,15 +43,14 @@ export function checkClient(value: unknown): ScriptClient {
   return value as ScriptClient;
 }
 
-// Timers cannot wait longer: Node fires a longer setTimeout after 1 ms (with a warning), which
-// would make the deadline timer of every call fire at once, over and over.
-const MAX_TIMEOUT = 2 ** 31 - 1;
+// A longer deadline than a timer can hold would fire the deadline timer of every call at once, over
+// and over (see MAX_TIMER_DELAY).
 
 /** Checks the `timeout` option (ms, default 1000). */
 export function checkTimeout(value: unknown): number {
   if (value === undefined) return 1000;
   const timeout = check.positive('timeout', value);
-  if (timeout > MAX_TIMEOUT) throw new RangeError(`timeout must be at most ${MAX_TIMEOUT} ms (about 24.8 days), got ${timeout}`);
+  if (timeout > MAX_TIMER_DELAY) throw new RangeError(`timeout must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${timeout}`);
   return timeout;
 }
 

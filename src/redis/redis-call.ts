@@ -5,6 +5,8 @@
 // calls of one limiter share one timeout, so their deadlines come in the order the calls were
 // made: a queue and one timer for its head cover them all.
 
+import { timerDelay } from '../waiting/timer-delay.js';
+
 /**
  * A Redis bucket could not reach a decision: Redis answered with an error, could not be reached,
  * or did not answer within the bucket's `timeout`. The Redis (ioredis) error, if any, is `cause`.
@@ -160,7 +162,7 @@ export class TimedCalls {
       // An onError above may have started a call, and with it a timer: one timer, for the head.
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       // A timer may fire a little before clock.now() reaches the deadline: at least 1 ms on.
-      this.#timer = setTimeout(this.#expire, Math.max(1, Math.ceil(queue[this.#head]!.at - now)));
+      this.#timer = setTimeout(this.#expire, timerDelay(queue[this.#head]!.at - now));
     }
   };
 }

@@ -1,7 +1,7 @@
 // Waiters of Redis buckets sleeping until their reserved tokens are earned. One timer for all of
 // them (a min-heap on wake time), however many wait: 10,000 waiters are not 10,000 timers.
 
-const MAX_TIMEOUT = 2 ** 31 - 1; // setTimeout fires at once above this: longer sleeps re-arm
+import { timerDelay } from '../waiting/timer-delay.js';
 
 /** One sleeping waiter; `until` is `performance.now()` time. */
 export interface Sleeper {
@@ -106,7 +106,7 @@ export class Sleepers {
     }
     if (this.#timer !== undefined && this.#timerAt <= top.at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const delay = Math.min(MAX_TIMEOUT, Math.max(1, Math.ceil(top.at - performance.now())));
+    const delay = timerDelay(top.at - performance.now());
     this.#timerAt = top.at;
     this.#timer = setTimeout(this.#fire, delay);
   }
