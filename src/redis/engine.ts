@@ -1,8 +1,9 @@
 // Everything that talks to Redis for a limiter: one script call per command, each with a deadline
 // of our own (redis-call.ts); takes told when their caller stops waiting, in server time
 // (server-clock.ts), so that one the server runs later changes nothing, and one whose reply comes
-// after its caller had its answer given back; non-waiting takes of one key gathered per tick
-// (gather.ts); and this process's commands reaching a key in the order they were made.
+// after its caller had its answer given back; non-waiting takes gathered per tick, across keys (per
+// hash slot on a Cluster: gather.ts); and this process's commands reaching a key in the order they
+// were made.
 
 import type { FailureAnswer } from './failure-policy.js';
 import { Gatherer, type Batch } from './gather.js';
@@ -19,6 +20,7 @@ import {
   type ScriptClient,
 } from './scripts.js';
 import { ServerClock } from './server-clock.js';
+import { hashSlot } from './slots.js';
 import { isOneKeyOneLimit, type RedisTarget } from './target.js';
 
 /** What a take did: 1 took the tokens, 2 reserved them (the caller's once its wait has passed), 0 refused. */
@@ -36,7 +38,7 @@ export class RedisEngine {
   readonly #timeout: number;
   readonly #calls: TimedCalls;
   readonly #serverClock: ServerClock;
-  readonly #gathered = new Gatherer((batch) => this.#sendBatch(batch));
+  readonly #gathered: Gatherer;
   readonly #onCleared: (key: string, ms: number) => void;
 
   /**
@@ -48,6 +50,8 @@ export class RedisEngine {
     this.#timeout = timeout;
     this.#calls = new TimedCalls(timeout);
     this.#onCleared = onCleared;
+    // A script may touch any keys of a standalone server, only one hash slot's on a Cluster.
+    this.#gathered = new Gatherer((batch) => this.#sendBatch(batch), isCluster(client) ? hashSlot : oneGroup);
     let serverClock = serverClocks.get(client);
     if (serverClock === undefined) serverClocks.set(client, (serverClock = new ServerClock(client)));
     this.#serverClock = serverClock;
@@ -128,38 +132,65 @@ export class RedisEngine {
     return this.#calls.run(() => callScript(this.#client, command, args), t, onReply, onFailure);
   }
 
-  /** Sends one key's gathered takes: alone as a take, or together as one take-many. */
+  /** Sends gathered takes: a lone one as a take, several (of any keys of one slot) as one take-many. */
   #sendBatch(batch: Batch): void {
-    const { t, size } = batch;
+    const size = batch.size;
+    const first = batch.target(0);
     const notAfter = this.#notAfter();
     let command: string;
     let args: (string | number)[];
     if (size === 1) {
       command = TAKE_ONE_COMMAND;
-      args = takeArgs(t, notAfter, batch.n(0), 0);
+      args = takeArgs(first, notAfter, batch.n(0), 0);
     } else {
       command = TAKE_MANY_COMMAND;
-      args = [1, t.keys[0]!, notAfter, ...t.limitArgs];
-      for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
+      // KEYS: each key once; ARGV: not after, the shared limit, then per request (its key's index and) n.
+      const oneKey = batch.oneKey;
+      if (oneKey !== undefined) {
+        // Many callers of one bucket (the common batch): only the tokens each wants.
+        args = [1, oneKey, notAfter, ...batch.limitArgs];
+        for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
+      } else {
+        const index = new Map<string, number>();
+        const requests: string[] = [];
+        for (let i = 0; i < size; i++) {
+          const key = batch.target(i).keys[0]!;
+          let k = index.get(key);
+          if (k === undefined) index.set(key, (k = index.size + 1));
+          requests.push(String(k), String(batch.n(i)));
+        }
+        args = [index.size, ...index.keys(), notAfter, ...batch.limitArgs, ...requests];
+      }
     }
-    this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
+    this.#calls.send(() => callScript(this.#client, command, args), first, (reply) => {
       let taken: string;
       try {
-        taken = size === 1 ? (this.#parseTake(reply, t)[0] === 1 ? '1' : '0') : this.#parseTakeMany(reply, size, t);
+        taken = size === 1 ? (this.#parseTake(reply, first)[0] === 1 ? '1' : '0') : this.#parseTakeMany(reply, size, first);
       } catch (error) {
         batch.fail(error);
         return;
       }
-      for (let i = 0; i < size; i++) batch.answer(i, taken.charCodeAt(i) === 49); // '1'
-    }, (error) => batch.fail(error), (reply) => {
-      // Every caller had its answer: whatever the late batch took goes back, in one refund.
-      let late = 0;
-      if (size === 1) {
-        if (takenLate(reply)) late = batch.n(0);
-      } else if (typeof reply === 'string' && reply.length === size) {
-        for (let i = 0; i < size; i++) if (reply.charCodeAt(i) === 49) late += batch.n(i);
+      for (let i = 0; i < size; i++) {
+        const answer = taken.charCodeAt(i);
+        if (answer === 101) batch.failOne(i, notAState(batch.target(i))); // 'e'
+        else batch.answer(i, answer === 49); // '1'
       }
-      if (late > 0) this.refund(t, late);
+    }, (error) => batch.fail(error), (reply) => {
+      // Every caller had its answer: whatever the late batch took goes back, one refund per key.
+      if (size === 1) {
+        if (takenLate(reply)) this.refund(first, batch.n(0));
+        return;
+      }
+      if (typeof reply !== 'string' || reply.length !== size) return;
+      const late = new Map<string, { t: RedisTarget; n: number }>();
+      for (let i = 0; i < size; i++) {
+        if (reply.charCodeAt(i) !== 49) continue;
+        const t = batch.target(i);
+        const entry = late.get(t.keys[0]!);
+        if (entry === undefined) late.set(t.keys[0]!, { t, n: batch.n(i) });
+        else entry.n += batch.n(i);
+      }
+      for (const { t, n } of late.values()) this.refund(t, n);
     });
   }
 
@@ -181,9 +212,9 @@ export class RedisEngine {
     return [reply[0], parseNumber(reply[1])];
   }
 
-  /** One '1' (taken) or '0' (refused) per request, from the reply of the take-many script. */
+  /** One '1' (taken), '0' (refused) or 'e' (not a bucket state) per request, from the take-many script. */
   #parseTakeMany(reply: unknown, count: number, t: RedisTarget): string {
-    if (typeof reply !== 'string' || reply.length !== count || !/^[01]*$/.test(reply)) throw this.#unexpected('take', reply, t);
+    if (typeof reply !== 'string' || reply.length !== count || !/^[01e]*$/.test(reply)) throw this.#unexpected('take', reply, t);
     return reply;
   }
 
@@ -197,6 +228,15 @@ export class RedisEngine {
 }
 
 const ignore = (): void => {};
+const oneGroup = (): number => 0;
+
+/** Whether `client` is an ioredis Cluster (its scripts may touch one hash slot only). */
+const isCluster = (client: ScriptClient): boolean => (client as { isCluster?: unknown }).isCluster === true;
+
+/** What a take of a key that holds something else than a bucket state fails with (as the scripts' own error). */
+function notAState(t: RedisTarget): RedisBucketError {
+  return new RedisBucketError(`${t.what}: Redis call failed: bucketflow: key ${t.keys[0]} holds a value that is not a bucket state`);
+}
 
 /** The reply of a take that ran too late to matter: it changed nothing. */
 const STALE = 'stale';

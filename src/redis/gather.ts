@@ -1,72 +1,98 @@
-// Non-waiting takes of one key made in the same tick, gathered into one script call: concurrent
-// callers of a bucket then cost the server one script run, not one each (each caller still waits
-// one round trip; the server decides the requests one after the other, in call order, exactly as
-// separate calls).
+// Non-waiting takes of one limiter made in the same tick, gathered into one script call: concurrent
+// callers then cost the server one script run, not one each (each caller still waits one round
+// trip; the server decides the requests one after the other, in call order, exactly as separate
+// calls would be decided). On a Redis Cluster a script may only touch keys of one hash slot, so
+// takes are gathered per slot.
 
 import type { FailureAnswer } from './failure-policy.js';
 import type { RedisTarget } from './target.js';
 
-/** The takes gathered on one key, in call order. */
+/** The takes gathered for one script call, in call order. */
 export class Batch {
-  readonly t: RedisTarget;
-  /** Per request: n, resolve, failure answer. One flat array, as most batches hold one request. */
+  /** The limit arguments every request of the batch shares. */
+  readonly limitArgs: readonly string[];
+  /** The one key of every request so far, or `undefined` once the batch holds several keys. */
+  oneKey: string | undefined;
+  /** Per request: target, n, resolve, failure answer. One flat array, as most batches hold one request. */
   readonly #requests: unknown[] = [];
 
   constructor(t: RedisTarget) {
-    this.t = t;
+    this.limitArgs = t.limitArgs;
+    this.oneKey = t.keys[0];
   }
 
   get size(): number {
-    return this.#requests.length / 3;
+    return this.#requests.length / 4;
+  }
+
+  /** The target (its key) of request `i`. */
+  target(i: number): RedisTarget {
+    return this.#requests[4 * i] as RedisTarget;
   }
 
   /** Tokens request `i` wants. */
   n(i: number): number {
-    return this.#requests[3 * i] as number;
+    return this.#requests[4 * i + 1] as number;
   }
 
-  add(n: number, answer: FailureAnswer): Promise<boolean> {
+  add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
+    if (this.oneKey !== t.keys[0]) this.oneKey = undefined;
     const requests = this.#requests;
     return new Promise<boolean>((resolve) => {
-      requests.push(n, resolve, answer);
+      requests.push(t, n, resolve, answer);
     });
   }
 
   /** Answers request `i`: taken or refused. */
   answer(i: number, taken: boolean): void {
-    (this.#requests[3 * i + 1] as Resolve)(taken);
+    (this.#requests[4 * i + 2] as Resolve)(taken);
+  }
+
+  /** Answers request `i` as its failure policy says. */
+  failOne(i: number, error: unknown): void {
+    (this.#requests[4 * i + 2] as Resolve)((this.#requests[4 * i + 3] as FailureAnswer).take(error, this.n(i)));
   }
 
   /** Answers every request as its failure policy says. */
   fail(error: unknown): void {
-    const requests = this.#requests;
-    for (let i = 0; i < requests.length; i += 3) {
-      (requests[i + 1] as Resolve)((requests[i + 2] as FailureAnswer).take(error, requests[i] as number));
-    }
+    for (let i = 0; i < this.size; i++) this.failOne(i, error);
   }
 }
 
 type Resolve = (taken: boolean | Promise<boolean>) => void;
 
-/** Gathers takes per key until the tick's promise jobs have run, then hands each batch to `send`. */
+/**
+ * Gathers takes until the tick's promise jobs have run, then hands each batch to `send`: one batch
+ * per group of keys one script may touch together (`groupOf`: all keys on a standalone server, a
+ * hash slot on a Cluster).
+ */
 export class Gatherer {
-  #batches = new Map<string, Batch>();
+  #batches = new Map<number, Batch>();
   readonly #send: (batch: Batch) => void;
+  readonly #groupOf: (key: string) => number;
 
-  constructor(send: (batch: Batch) => void) {
+  constructor(send: (batch: Batch) => void, groupOf: (key: string) => number) {
     this.#send = send;
+    this.#groupOf = groupOf;
   }
 
   /** A take of `n` tokens from the one key of `t` (with one limit), decided with the others of this tick. */
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
-    const key = t.keys[0]!;
-    let batch = this.#batches.get(key);
+    const group = this.#groupOf(t.keys[0]!);
+    let batch = this.#batches.get(group);
+    if (batch !== undefined && batch.limitArgs !== t.limitArgs) {
+      // One script call carries one limit for all its keys: a take with other limits (a
+      // hierarchy's root next to another bucket's) starts a batch of its own, after this one.
+      this.#batches.delete(group);
+      this.#send(batch);
+      batch = undefined;
+    }
     if (batch === undefined) {
       if (this.#batches.size === 0) process.nextTick(this.#flush);
       batch = new Batch(t);
-      this.#batches.set(key, batch);
+      this.#batches.set(group, batch);
     }
-    return batch.add(n, answer);
+    return batch.add(t, n, answer);
   }
 
   /**
@@ -76,9 +102,10 @@ export class Gatherer {
   sendFirst(keys: readonly string[]): void {
     if (this.#batches.size === 0) return;
     for (const key of keys) {
-      const batch = this.#batches.get(key);
+      const group = this.#groupOf(key);
+      const batch = this.#batches.get(group);
       if (batch === undefined) continue;
-      this.#batches.delete(key);
+      this.#batches.delete(group);
       this.#send(batch);
     }
   }

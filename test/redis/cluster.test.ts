@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
 import { RateLimitExceeded, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
+import { hashSlot } from '../../src/redis/slots.js';
 import { describeRedis, redisPidDir } from './helpers/env.js';
 import { RedisCluster } from './helpers/servers.js';
 
@@ -64,6 +65,28 @@ describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
     expect(answers).toEqual(keys.flatMap(() => [true, true, true, false]));
     const slots = await Promise.all(keys.map((k) => redis.cluster('KEYSLOT', `many:${k}`)));
     expect(new Set(slots).size).toBeGreaterThan(1);
+  });
+
+  it('gathers the calls of keys that share a slot into one script call, answering each as separate calls would', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: '{tenant7}:', capacity: 2, fillRate: 0.01 });
+    await keyed.consume('warm', 0); // the script is loaded on the slot's node (ioredis's EVAL fallback)
+    // Script calls the servers ran, over every node.
+    const scriptCalls = async () => {
+      let calls = 0;
+      for (const node of redis.nodes('master')) {
+        for (const m of String(await node.info('commandstats')).matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(m[1]);
+      }
+      return calls;
+    };
+    const before = await scriptCalls();
+    const answers = await Promise.all(['a', 'b', 'a', 'c', 'a', 'b'].map((k) => keyed.consume(k)));
+    expect(answers).toEqual([true, true, true, true, false, true]);
+    expect(await scriptCalls() - before).toBe(1);
+  });
+
+  it('computes hash slots as the Cluster does', async () => {
+    const keys = ['123456789', 'foo', 'user:1', '{user1000}.following', 'x{}y', 'a{b}c{d}', '{}', 'héllo', '{', '}{a}', 'many:a'];
+    for (const key of keys) expect(hashSlot(key), key).toBe(await redis.cluster('KEYSLOT', key));
   });
 
   it('runs examples/redis-cluster.ts', async () => {

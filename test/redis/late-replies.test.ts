@@ -99,6 +99,23 @@ describeRedis('Redis calls answered late', 'binary', () => {
     }
   });
 
+  it('gives back, key by key, what a batch of takes over several keys took when its reply came late', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis: blind, prefix: `late:${process.pid}:${serial++}:multi:`, capacity: 10, fillRate: 0.0001, timeout: TIMEOUT });
+    const keys = ['a', 'b', 'c'];
+    for (const k of keys) await keyed.consume(k, 0);
+    const results = await whileFrozen(() => keys.flatMap((k, i) => [outcome(keyed.consume(k, 1 + i)), outcome(keyed.consume(k, 2))]));
+    expect(new Set(results)).toEqual(new Set(['RedisBucketError']));
+    for (const k of keys) {
+      const deadline = performance.now() + 3000;
+      let level = await keyed.tokens(k);
+      while (level < 10 - 1e-6 && performance.now() < deadline) {
+        await sleep(20);
+        level = await keyed.tokens(k);
+      }
+      expect(level, k).toBeCloseTo(10, 3);
+    }
+  });
+
   it('takes that reach the server long after their caller gave up change nothing, and do not refuse the requests behind them', async () => {
     const all = subjects(redis);
     for (const s of all) expect(await s.tokens(), s.name).toBe(10); // the server's clock is sampled by now
