@@ -144,23 +144,17 @@ export class RedisEngine {
       args = takeArgs(first, notAfter, batch.n(0), 0);
     } else {
       command = TAKE_MANY_COMMAND;
-      // KEYS: each key once; ARGV: not after, the shared limit, then per request (its key's index and) n.
+      // KEYS: the one key, or each request's key; ARGV: not after, the shared limit, the number
+      // of requests, then the tokens they all want or each one's.
       const oneKey = batch.oneKey;
-      if (oneKey !== undefined) {
-        // Many callers of one bucket (the common batch): only the tokens each wants.
-        args = [1, oneKey, notAfter, ...batch.limitArgs];
-        for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
-      } else {
-        const index = new Map<string, number>();
-        const requests: string[] = [];
-        for (let i = 0; i < size; i++) {
-          const key = batch.target(i).keys[0]!;
-          let k = index.get(key);
-          if (k === undefined) index.set(key, (k = index.size + 1));
-          requests.push(String(k), String(batch.n(i)));
-        }
-        args = [index.size, ...index.keys(), notAfter, ...batch.limitArgs, ...requests];
-      }
+      args = oneKey !== undefined ? [1, oneKey] : [size];
+      if (oneKey === undefined) for (let i = 0; i < size; i++) args.push(batch.target(i).keys[0]!);
+      args.push(notAfter, ...batch.limitArgs, size);
+      const n = batch.n(0);
+      let same = true;
+      for (let i = 1; i < size && same; i++) same = batch.n(i) === n;
+      if (same) args.push(String(n));
+      else for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
     }
     this.#calls.send(() => callScript(this.#client, command, args), first, (reply) => {
       let taken: string;

@@ -107,6 +107,16 @@ describeRedis('RedisTokenBucket: concurrent consume() calls share a script call'
     for (let k = 0; k < 12; k++) expect(await gathered.tokens(`k${k}`)).toBeCloseTo(await separate.tokens(`k${k}`), 2);
   });
 
+  it('a batch of more keys than one read takes (9,000 keys, each asked twice) is decided whole', async () => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('wide')}:`, capacity: 1, fillRate: 0.001 });
+    const keys = Array.from({ length: 9000 }, (_, i) => `k${i}`);
+    const { result, sent } = await commandsSent(redis, () => Promise.all([...keys, ...keys].map((k) => keyed.consume(k))));
+    expect(sent).toEqual(['evalsha']);
+    expect(result.slice(0, 9000).every((r) => r)).toBe(true); // each key's first call takes its token
+    expect(result.slice(9000).some((r) => r)).toBe(false); // and its second finds none
+    expect(await keyed.tokens('k8999')).toBeLessThan(0.01);
+  });
+
   it('a key holding something else fails only its own calls; the other keys of the batch are answered', async () => {
     const prefix = `${uniqueKey('mixed')}:`;
     await redis.set(`${prefix}broken`, 'not a bucket');

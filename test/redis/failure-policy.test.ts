@@ -7,6 +7,7 @@ import { KeyedTokenBucket, RateLimitExceeded, TokenBucket } from 'bucketflow';
 import { RedisBucketError, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
 import { describeRedis, sharedClient, sleep, uniqueKey } from './helpers/env.js';
 import { freePort } from './helpers/servers.js';
+import { encodeState } from './helpers/state.js';
 
 describe('Redis options checked at construction (nothing is sent)', () => {
   const redis = new Redis({ lazyConnect: true });
@@ -111,8 +112,18 @@ describeRedis('keys holding a value that is not a bucket state', 'shared', () =>
   });
   afterAll(() => redis.disconnect());
 
-  for (const value of ['5 -1e400', '1e400 5', '0 nan', 'nan 5', '5 inf', 'hello', '5']) {
-    it(`${JSON.stringify(value)} is refused as such by every script, and left as it was`, async () => {
+  // Text (what another program, or an older state format, left there), a state's length without
+  // its format byte, a state cut short, and states whose numbers are not finite.
+  const values: [string, Buffer][] = [
+    ...['5 -1e400', 'hello', '5', '1764547200000.123 5', 'abcdefghijklmnopq'].map((v): [string, Buffer] => [JSON.stringify(v), Buffer.from(v)]),
+    ['format byte 2', Buffer.concat([Buffer.from([2]), encodeState(1, 5).subarray(1)])],
+    ['a state cut short', encodeState(1, 5).subarray(0, 16)],
+    ['a NaN level', encodeState(1, Number.NaN)],
+    ['an infinite level', encodeState(1, Infinity)],
+    ['an infinite time', encodeState(-Infinity, 5)],
+  ];
+  for (const [name, value] of values) {
+    it(`${name} is refused as not a state by every script, and left as it was`, async () => {
       const key = uniqueKey('not-state');
       await redis.set(key, value);
       const one = new RedisTokenBucket({ redis, key, capacity: 10, fillRate: 1 });
@@ -123,7 +134,7 @@ describeRedis('keys holding a value that is not a bucket state', 'shared', () =>
       await expect(two.consume(1)).rejects.toThrow(message);
       await expect(two.tokens()).rejects.toThrow(message);
       await expect(Promise.all([one.consume(1), one.consume(2)])).rejects.toThrow(message); // gathered
-      expect(await redis.get(key)).toBe(value);
+      expect(await redis.getBuffer(key)).toEqual(value);
       const allowing = new RedisTokenBucket({ redis, key, capacity: 10, fillRate: 1, onRedisError: 'deny' });
       expect(await allowing.consume(1)).toBe(false); // the policy answers, as for any Redis error
     });

@@ -5,13 +5,7 @@ import { TokenBucket, rateLimit } from 'bucketflow';
 import { RateLimitExceeded, RedisBucketError, RedisTokenBucket } from 'bucketflow/redis';
 import { describeRedis, redisUrl, sharedClient, sleep, uniqueKey } from './helpers/env.js';
 import { freePort } from './helpers/servers.js';
-
-/** Levels stored at a key: "<ms> <level> ...". */
-async function stored(redis: Redis, key: string): Promise<number[]> {
-  const raw = await redis.get(key);
-  if (raw === null) return [];
-  return raw.split(' ').slice(1).map(Number);
-}
+import { decodeState, serverMs, storedLevels } from './helpers/state.js';
 
 describeRedis('RedisTokenBucket', 'shared', () => {
   let redis: Redis;
@@ -45,14 +39,16 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     lazy.disconnect();
   });
 
-  it('keeps a compact state string and lets the key expire when the bucket would be full again', async () => {
+  it('keeps a compact binary state and lets the key expire when the bucket would be full again', async () => {
     const key = uniqueKey('expiry');
     // 3 tokens at 1/s: full again, and the key due to expire, 3 s after the take.
     const b = new RedisTokenBucket({ redis, key, capacity: 5, fillRate: 1 });
     expect(await redis.exists(key)).toBe(0); // a full bucket needs no key
     const sent = performance.now();
     expect(await b.consume(3)).toBe(true);
-    expect(await redis.get(key)).toMatch(/^\d+\.\d{3} [-\d.e]+$/);
+    const state = decodeState((await redis.getBuffer(key))!);
+    expect(state?.levels).toEqual([2]); // one level: 17 bytes
+    expect(Math.abs(state!.last - (await serverMs(redis)))).toBeLessThan(1000);
     const pttl = await redis.pttl(key);
     expect(pttl).toBeLessThanOrEqual(3000);
     expect(pttl).toBeGreaterThanOrEqual(3000 - (performance.now() - sent) - 1); // the take ran after `sent`
@@ -97,11 +93,11 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     expect(b.capacity).toBe(3);
     expect(await b.consume(2)).toBe(true);
     expect(await b.consume(2)).toBe(false); // the second limit has 1 left: neither is charged
-    const [a1, b1] = await stored(redis, key);
+    const [a1, b1] = await storedLevels(redis, key);
     expect(a1).toBeCloseTo(8, 2);
     expect(b1).toBeCloseTo(1, 2);
     expect(await b.consume(1)).toBe(true);
-    const [a2, b2] = await stored(redis, key);
+    const [a2, b2] = await storedLevels(redis, key);
     expect(a2).toBeCloseTo(7, 2);
     expect(b2).toBeCloseTo(0, 2);
   });

@@ -5,9 +5,10 @@
 --            tokens cover 0.3): the local buckets' EPSILON from src/core/refill.ts, so that a
 --            Redis bucket and a local one admit exactly alike.
 --
--- A bucket key holds "<ms> <level> [<level> ...]": the server time (ms, 3 decimals) of the last
--- write, then one level per limit. A level below 0 is tokens reserved by waiters that sleep until
--- time has earned them. A short string keeps memory per key small: one GET and one SET per key.
+-- A bucket key holds a short binary string: the byte 1 (the format), then little-endian doubles:
+-- the server time (ms) of the last write, then one level per limit. A level below 0 is tokens
+-- reserved by waiters that sleep until time has earned them. Doubles are read and written exactly
+-- and far faster than numbers in text; one GET (or one MGET for many keys) and one SET per key.
 -- A missing key is a bucket at its initial levels.
 --
 -- Redis runs the whole text on every call, so each function below is made anew on every call:
@@ -59,16 +60,28 @@ local function full_in(l, c, r)
   return (c - l) / r
 end
 
--- Writes a state that is full again in `full` ms (as full_in). A full bucket is the same as no
--- key at all, so it is deleted; otherwise the key expires when full (an idle bucket costs no
--- memory), except with a fill rate of 0: a fixed quota must not reset.
-local function store(key, value, full)
+-- Expiry times (ms) already written as text, within this call: Redis formats a number argument
+-- with %.17g on every call, which costs more than the SET itself; keys of a batch often share one.
+local expiry_texts = {}
+
+-- Writes a state that is full again in `full` ms (as full_in) from now. A full bucket is the same
+-- as no key at all, so it is deleted; otherwise the key expires when full (an idle bucket costs no
+-- memory), except with a fill rate of 0: a fixed quota must not reset. The expiry is absolute
+-- (PXAT, on the clock TIME reads): Redis keeps a relative one only after rewriting it as such.
+local function store(key, value, full, now)
   if full == 0 then
     redis.call('DEL', key)
   elseif full < 0 then
     redis.call('SET', key, value)
   else
-    redis.call('SET', key, value, 'PX', math.min(math.max(1, math.ceil(full)), MAX_PX))
+    -- At least the next ms: an expiry at or before now would delete the key at once.
+    local at = math.max(math.ceil(now + math.min(full, MAX_PX)), math.floor(now) + 1)
+    local text = expiry_texts[at]
+    if not text then
+      text = string.format('%d', at)
+      expiry_texts[at] = text
+    end
+    redis.call('SET', key, value, 'PXAT', text)
   end
 end
 
@@ -76,21 +89,23 @@ local function not_a_state(key)
   return redis.error_reply('bucketflow: key ' .. key .. ' holds a value that is not a bucket state')
 end
 
--- The state of a key with one limit (capacity c, r tokens per ms, initial level init), refilled
--- to now; a clock that stepped back adds nothing. Returns last (ms), level, found; or nil and an
--- error reply. Scalars only: the one-key scripts are the hot path, and tables cost.
-local function load_one(key, now, c, r, init)
-  local raw = redis.call('GET', key)
+-- Whether raw (a GET reply) is a bucket state with at least `levels` levels: its length and format byte.
+local function is_state(raw, levels)
+  local count = (#raw - 1) / 8
+  return count >= levels + 1 and count % 1 == 0 and string.byte(raw) == 1
+end
+
+-- The state raw (a GET reply: false for a missing key) of a key with one limit (capacity c, r
+-- tokens per ms, initial level init), refilled to now; a clock that stepped back adds nothing.
+-- Returns last (ms), level, found; or nil for a value that is not a bucket state. Scalars only:
+-- the one-limit scripts are the hot path, and tables cost.
+local function refill_one(raw, now, c, r, init)
   local last, l, found = now, init, false
   if raw then
-    last, l = nil, nil
-    local sp = string.find(raw, ' ', 1, true)
-    if sp then
-      local sp2 = string.find(raw, ' ', sp + 1, true)
-      last, l = tonumber(string.sub(raw, 1, sp - 1)), tonumber(string.sub(raw, sp + 1, (sp2 or 0) - 1))
-    end
-    -- x - x is 0 for finite numbers only ("inf", "nan" and "1e400" parse as numbers in Lua)
-    if last == nil or l == nil or last - last ~= 0 or l - l ~= 0 then return nil, not_a_state(key) end
+    if not is_state(raw, 1) then return nil end
+    last, l = struct.unpack('<dd', raw, 2)
+    -- x - x is 0 for finite numbers only
+    if last - last ~= 0 or l - l ~= 0 then return nil end
     found = true
   end
   if now > last then
@@ -101,9 +116,16 @@ local function load_one(key, now, c, r, init)
   return last, l, found
 end
 
--- Writes back what load_one read (last, level l), with its expiry.
-local function save_one(key, last, l, c, r)
-  store(key, string.format('%.3f %.17g', last, l), full_in(l, c, r))
+-- refill_one of a key read now; a value that is not a bucket state is nil and an error reply.
+local function load_one(key, now, c, r, init)
+  local last, l, found = refill_one(redis.call('GET', key), now, c, r, init)
+  if not last then return nil, not_a_state(key) end
+  return last, l, found
+end
+
+-- Writes back what refill_one read (last, level l), with its expiry.
+local function save_one(key, last, l, c, r, now)
+  store(key, struct.pack('<Bdd', 1, last, l), full_in(l, c, r), now)
 end
 
 -- The state of KEYS[k], whose limits start at ARGV[a], refilled to now: a table with key, found,
@@ -112,16 +134,17 @@ end
 local function load(k, a, now)
   local key, m = KEYS[k], tonumber(ARGV[a])
   local b = {key = key, levels = {}, caps = {}, rates = {}, last = now, found = false}
-  local stored, i = {}, 0
+  local stored = {}
   local raw = redis.call('GET', key)
   if raw then
-    for f in string.gmatch(raw, '[^ ]+') do
-      local v = tonumber(f)
-      if v == nil or v - v ~= 0 then i = -1 break end -- not a finite number (as in load_one)
+    if not is_state(raw, 1) then return nil, not_a_state(key) end
+    local pos = 2
+    for i = 0, (#raw - 1) / 8 - 1 do
+      local v
+      v, pos = struct.unpack('<d', raw, pos)
+      if v - v ~= 0 then return nil, not_a_state(key) end -- not a finite number (as in refill_one)
       stored[i] = v
-      i = i + 1
     end
-    if i < 2 then return nil, not_a_state(key) end
     b.last, b.found = stored[0], true
   end
   local elapsed = now - b.last
@@ -137,11 +160,13 @@ local function load(k, a, now)
   return b
 end
 
--- Writes back a state read by load, expiring when its last limit is full again.
-local function save(b)
-  local parts, full = {string.format('%.3f', b.last)}, 0
+-- Formats of the states of 1 to 4 limits, for save; struct.pack takes a format per call.
+local FORMATS = {'<Bdd', '<Bddd', '<Bdddd', '<Bddddd'}
+
+-- Writes back a state read by load (at server time now), expiring when its last limit is full again.
+local function save(b, now)
+  local full = 0
   for j = 1, #b.levels do
-    parts[j + 1] = fmt(b.levels[j])
     local f = full_in(b.levels[j], b.caps[j], b.rates[j])
     if f < 0 then
       full = -1
@@ -149,7 +174,8 @@ local function save(b)
       full = f
     end
   end
-  store(b.key, table.concat(parts, ' '), full)
+  local m = #b.levels
+  store(b.key, struct.pack(FORMATS[m] or ('<B' .. string.rep('d', m + 1)), 1, b.last, unpack(b.levels)), full, now)
 end
 
 -- Folds the limits of state b into (wait, low): the longest wait for n tokens, the lowest level.

@@ -11,7 +11,7 @@ for k = 1, #KEYS do
   if not b then return err end
   a = b.next
   if not b.found then
-    save(b)
+    save(b, now)
     missing = missing + 1
   end
 end

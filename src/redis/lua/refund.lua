@@ -19,7 +19,7 @@ for k = 1, #KEYS do
       b.levels[j] = l
       if l < 0 and r > 0 and -l / r > clear then clear = -l / r end
     end
-    save(b)
+    save(b, now)
   end
 end
 return fmt(clear)

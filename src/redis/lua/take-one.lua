@@ -15,10 +15,10 @@ local wait = wait_for(l, n, r)
 local status = decide(wait, n, max_wait)
 if status > 0 and n > 0 then
   l = l - n
-  save_one(key, last, l, c, r)
+  save_one(key, last, l, c, r, now)
   if status == 1 then return 1 end
 elseif not found then
   -- Nothing taken, but a bucket that starts below capacity starts now (as in take.lua).
-  save_one(key, last, l, c, r)
+  save_one(key, last, l, c, r, now)
 end
 return {status, fmt(wait), fmt(l)}

@@ -30,12 +30,12 @@ if status > 0 and n > 0 then
       b.levels[j] = b.levels[j] - n
       if b.levels[j] < low then low = b.levels[j] end
     end
-    save(b)
+    save(b, now)
   end
 else
   -- Nothing taken, but a bucket that starts below capacity starts now, not at some later call.
   for k = 1, #KEYS do
-    if not chain[k].found then save(chain[k]) end
+    if not chain[k].found then save(chain[k], now) end
   end
 end
 return {status, fmt(wait), fmt(low)}
