@@ -1,5 +1,6 @@
-// Turns the rounds' samples into the markdown written to bench/RESULTS.md (and printed).
-import type { Lookup, Results, Row, Target } from './plan.js';
+// Turns the rounds' samples into the markdown written to bench/RESULTS.md (and printed). A quick
+// run prints the tables only: its windows are too short for the prose to be worth reading.
+import { OF_MINIMAL_BUCKET, type Evidence, type Lookup, type Results, type Row, type Target } from './plan.js';
 
 export interface Machine {
   cpu: string;
@@ -16,7 +17,14 @@ export interface ReportInput {
   results: Results;
   rows: readonly Row[];
   targets: readonly Target[];
-  quick: boolean;
+  /** The options the bench was run with, as typed after `npm run bench --`. */
+  options: readonly string[];
+  /** Whether this report goes to bench/RESULTS.md (a full run of every row). */
+  written: boolean;
+  /** Tables only: no prose under the rows, no "Reading the misses". */
+  tablesOnly: boolean;
+  /** Whether every row was measured; a selection lists only the targets its rows measure. */
+  everyRow: boolean;
   rounds: number;
   seconds: number;
 }
@@ -48,21 +56,61 @@ function table(header: string[], body: string[][]): string {
   return [line(header), line(header.map((_, i) => (i === 0 ? '---' : '---:'))), ...body.map(line)].join('\n');
 }
 
-export function renderReport({ info, results, rows, targets, quick, rounds, seconds }: ReportInput): string {
+export function renderReport(input: ReportInput): string {
+  const { results, rows, targets, tablesOnly, everyRow } = input;
   const samples = (rowId: string, contender: string, metric: string): number[] | undefined =>
     results.samples[`${rowId}/${contender}`]?.[metric];
   const m: Lookup = (rowId, contender, metric) => {
     const s = samples(rowId, contender, metric);
     return s === undefined || s.length === 0 ? undefined : median(s);
   };
-  const out: string[] = [];
-  const clock = m('clock', 'performance.now()', 'nsPerOp');
-  out.push('# bucketflow benchmark results', '');
-  out.push(`Written by \`npm run bench\`${quick ? ' --quick' : ''} on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: `
-    + `${rounds} rounds, contenders in rotating order, each measurement in its own \`node --expose-gc\` process; `
-    + `medians of the rounds, spread = half the min–max range of the rounds. Took ${seconds.toFixed(0)} s.`, '');
+  const out = header(input, m);
+  for (const row of rows) {
+    if (row.id === 'clock' && !tablesOnly) continue; // in the header's prose instead
+    out.push(`## ${row.title}`, '');
+    if (!tablesOnly) out.push(row.note, '');
+    out.push(rowTable(row, results, samples, m), '');
+  }
+
+  const ceilings = Object.entries(results.ceiling);
+  if (ceilings.length > 0) {
+    out.push('## Redis server-side ceiling: `redis-benchmark -P 16 -c 50`', '');
+    if (!tablesOnly) out.push('What the server alone can do with each script (no Node client in the way).', '');
+    out.push(table(['script', 'requests/s', 'spread'], ceilings.map(([name, v]) => [name, ops(median(v)), spread(v)])), '');
+  }
+
+  const checked = targets.map((t) => ({ t, r: t.check(m) })).filter(({ r }) => everyRow || r !== undefined);
+  if (checked.length > 0) {
+    out.push('## Targets', '');
+    if (!tablesOnly) {
+      out.push('"Physical limit" is what the minimal bucket (or minimal Lua script) itself reaches on the same '
+        + 'comparison: where it misses too, the target asks for more than one clock read (or one script call) allows on this machine.', '');
+    }
+    out.push(table(['target', 'measured', 'result', 'physical limit'], checked.map(({ t, r }) =>
+      r === undefined ? [t.text, 'not measured', '–', ''] : [t.text, r.measured, r.pass ? 'PASS' : '**MISS**', r.limit ?? ''])), '');
+  }
+  if (!tablesOnly) out.push(...notes(m, targets, rows), '');
+  return out.join('\n');
+}
+
+/** What the run was and where: "Written by" only when the report is bench/RESULTS.md. */
+function header({ info, options, written, tablesOnly, rounds, seconds }: ReportInput, m: Lookup): string[] {
+  const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+  const command = `\`npm run bench${options.length === 0 ? '' : ` -- ${options.join(' ')}`}\``;
+  const rounding = `${rounds} round${rounds === 1 ? '' : 's'}`;
+  if (tablesOnly) {
+    return ['# bucketflow benchmark: quick run', '',
+      `${command} on ${when}: ${rounding}${rounds > 1 ? ' (medians)' : ''}, short windows; not written to bench/RESULTS.md. `
+      + `${info.cpu}, Node ${info.node}, Redis ${info.redis}. Took ${seconds.toFixed(0)} s.`, ''];
+  }
+  const out = ['# bucketflow benchmark results', ''];
+  out.push(`${written ? 'Written by' : 'Printed by'} ${command} on ${when}: `
+    + `${rounding}, contenders in rotating order, each measurement in its own \`node --expose-gc\` process; `
+    + `medians of the rounds, spread = half the min–max range of the rounds. Took ${seconds.toFixed(0)} s.`
+    + (written ? '' : ' Not written to bench/RESULTS.md (only a full run of every row is).'), '');
   out.push(`- Machine: ${info.cpu}, load average ${info.loadBefore.toFixed(2)} before / ${info.loadAfter.toFixed(2)} after`);
   out.push(`- Node ${info.node} (V8 ${info.v8}), Redis ${info.redis}; peers: ${info.peers}`);
+  const clock = m('clock', 'performance.now()', 'nsPerOp');
   if (clock !== undefined) {
     const held = m('clock', 'performance.now() on a held object', 'nsPerOp');
     const date = m('clock', 'Date.now()', 'nsPerOp');
@@ -70,65 +118,49 @@ export function renderReport({ info, results, rows, targets, quick, rounds, seco
       + `${held === undefined ? '?' : ns(held)} ns on a held \`performance\` object (what the buckets do), \`Date.now()\` ${date === undefined ? '?' : ns(date)} ns`);
   }
   out.push('');
-
-  for (const row of rows) {
-    if (row.id === 'clock') continue;
-    const contenders = row.contenders();
-    out.push(`## ${row.title}`, '', row.note, '');
-    const base = (metric: string): number | undefined => (row.baseline === undefined ? undefined : m(row.id, row.baseline, metric));
-    const vs = (v: number | undefined, b: number | undefined): string => (v === undefined || b === undefined ? '' : `${(v / b).toFixed(2)}×`);
-    const body: string[][] = [];
-    for (const c of contenders) {
-      const err = results.errors[`${row.id}/${c}`];
-      const get = (metric: string): number | undefined => m(row.id, c, metric);
-      const sp = (metric: string): string => spread(samples(row.id, c, metric) ?? []);
-      const o = get('opsPerSec');
-      if (err !== undefined && o === undefined && get('bytesPerWaiter') === undefined) {
-        body.push([c, `error: ${err.replace(/\|/g, '\\|')}`]);
-        continue;
-      }
-      if (row.kind === 'ops') {
-        body.push([c, o === undefined ? '' : ops(o), ns(get('nsPerOp') ?? NaN), sp('opsPerSec'), vs(o, base('opsPerSec'))]);
-      } else if (row.kind === 'heap') {
-        const b = get('bytesPerKey');
-        body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), b === undefined ? '' : b.toFixed(0), sp('bytesPerKey'), vs(b, base('bytesPerKey'))]);
-      } else if (row.kind === 'waiters') {
-        body.push([c, (get('bytesPerWaiter') ?? NaN).toFixed(0), sp('bytesPerWaiter'), String(get('timers') ?? '')]);
-      } else {
-        body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), us(get('p50Ms') ?? NaN), us(get('p99Ms') ?? NaN),
-          (get('cpuUsPerCall') ?? NaN).toFixed(1), vs(o, base('opsPerSec'))]);
-      }
-    }
-    const b = row.baseline ?? '';
-    const headers: Record<Row['kind'], string[]> = {
-      ops: ['contender', 'ops/s', 'ns/op', 'spread', `× ${b}`],
-      heap: ['contender', 'ops/s', 'spread', 'heap B/key', 'spread', `heap × ${b}`],
-      waiters: ['contender', 'heap B/waiter', 'spread', 'live timers'],
-      redis: ['contender', 'ops/s', 'spread', 'p50 µs', 'p99 µs', 'client CPU µs/call', `× ${b}`],
-    };
-    out.push(table(headers[row.kind], body), '');
-  }
-
-  const ceilings = Object.entries(results.ceiling);
-  if (ceilings.length > 0) {
-    out.push('## Redis server-side ceiling: `redis-benchmark -P 16 -c 50`', '');
-    out.push('What the server alone can do with each script (no Node client in the way).', '');
-    out.push(table(['script', 'requests/s', 'spread'], ceilings.map(([name, v]) => [name, ops(median(v)), spread(v)])), '');
-  }
-
-  out.push('## Targets', '');
-  out.push('"Physical limit" is what the minimal bucket (or minimal Lua script) itself reaches on the same '
-    + 'comparison: where it misses too, the target asks for more than one clock read (or one script call) allows on this machine.', '');
-  out.push(table(['target', 'measured', 'result', 'physical limit'], targets.map((t) => {
-    const r = t.check(m);
-    return r === undefined ? [t.text, 'not measured', '–', ''] : [t.text, r.measured, r.pass ? 'PASS' : '**MISS**', r.limit ?? ''];
-  })), '');
-  out.push(...notes(m), '');
-  return out.join('\n');
+  return out;
 }
 
+const HEADERS: Record<Row['kind'], (baseline: string) => string[]> = {
+  ops: (b) => ['contender', 'ops/s', 'ns/op', 'spread', b === '' ? '' : `× ${b}`],
+  heap: (b) => ['contender', 'ops/s', 'spread', 'heap B/key', 'spread', `heap × ${b}`],
+  waiters: () => ['contender', 'heap B/waiter', 'spread', 'live timers'],
+  redis: (b) => ['contender', 'ops/s', 'spread', 'p50 µs', 'p99 µs', 'client CPU µs/call', 'server CPU µs/op', `× ${b}`],
+};
+
+/** One row's table: a line per contender, an error in place of numbers for one that failed. */
+function rowTable(row: Row, results: Results, samples: (row: string, c: string, metric: string) => number[] | undefined, m: Lookup): string {
+  const base = (metric: string): number | undefined => (row.baseline === undefined ? undefined : m(row.id, row.baseline, metric));
+  const vs = (v: number | undefined, b: number | undefined): string => (v === undefined || b === undefined ? '' : `${(v / b).toFixed(2)}×`);
+  const body: string[][] = [];
+  for (const c of row.contenders()) {
+    const err = results.errors[`${row.id}/${c}`];
+    const get = (metric: string): number | undefined => m(row.id, c, metric);
+    const sp = (metric: string): string => spread(samples(row.id, c, metric) ?? []);
+    const o = get('opsPerSec');
+    if (err !== undefined && o === undefined && get('bytesPerWaiter') === undefined) {
+      body.push([c, `error: ${err.replace(/\|/g, '\\|')}`]);
+      continue;
+    }
+    if (row.kind === 'ops') {
+      body.push([c, o === undefined ? '' : ops(o), ns(get('nsPerOp') ?? NaN), sp('opsPerSec'), vs(o, base('opsPerSec'))]);
+    } else if (row.kind === 'heap') {
+      const b = get('bytesPerKey');
+      body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), b === undefined ? '' : b.toFixed(0), sp('bytesPerKey'), vs(b, base('bytesPerKey'))]);
+    } else if (row.kind === 'waiters') {
+      body.push([c, (get('bytesPerWaiter') ?? NaN).toFixed(0), sp('bytesPerWaiter'), String(get('timers') ?? '')]);
+    } else {
+      body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), us(get('p50Ms') ?? NaN), us(get('p99Ms') ?? NaN),
+        cpuUs(get('cpuUsPerCall')), cpuUs(get('serverCpuUsPerOp')), vs(o, base('opsPerSec'))]);
+    }
+  }
+  return table(HEADERS[row.kind](row.baseline ?? ''), body);
+}
+
+const cpuUs = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(v < 10 ? 2 : 1));
+
 /** Why the targets that miss do, with this run's numbers. */
-function notes(m: Lookup): string[] {
+function notes(m: Lookup, targets: readonly Target[], rows: readonly Row[]): string[] {
   const out = ['## Reading the misses', ''];
   const clock = m('clock', 'performance.now() on a held object', 'nsPerOp');
   for (const id of ['allow', 'reject'] as const) {
@@ -137,7 +169,9 @@ function notes(m: Lookup): string[] {
     const rlf = m(id, 'rate-limiter-flexible', 'nsPerOp');
     const ours = m(id, 'bucketflow', 'nsPerOp');
     if (clock === undefined || min === undefined || lim === undefined || rlf === undefined || ours === undefined) continue;
+    const share = OF_MINIMAL_BUCKET[id];
     const bounds = [
+      ...(ours > min / share ? [`${share}× the minimal bucket means ≤ ${ns(min / share)} ns per call`] : []),
       ...(ours > lim / 1.5 ? [`1.5× limiter means ≤ ${ns(lim / 1.5)} ns per call`] : []),
       ...(ours > rlf / 5 ? [`5× rate-limiter-flexible means ≤ ${ns(rlf / 5)} ns per call`] : []),
     ];
@@ -159,11 +193,52 @@ function notes(m: Lookup): string[] {
       + `so ≤ 1.1× cannot hold for a bucket object. For many keys use KeyedTokenBucket: ${keyed === undefined ? '?' : keyed.toFixed(0)} B per key `
       + '(a Map entry and a slot in a Float64Array, no object per key).');
   }
-  out.push('- **Redis**: with 64 callers on one key, bucketflow sends the calls of a tick as one script call, while the minimal Lua '
-    + 'bucket sends one per call. Over 10,000 keys there is nothing to gather, and the gap to the minimal script is bucketflow\'s '
-    + 'client-side cost per call: ioredis `defineCommand` (EVALSHA with the EVAL fallback), the deadline every call gets (the timeout '
-    + 'guarantee the minimal script does not give) and a promise. The "physical limit" column shows what the minimal Lua bucket '
-    + 'reaches against rate-limiter-flexible in this run; on one connection the client (ioredis writes one command per socket write) '
-    + 'and the server share these 2 cores, so the Redis rows are the noisiest.');
+  if (rows.some((r) => r.kind === 'redis')) {
+    out.push('- **Redis**: the minimal Lua bucket sends one script call per call. bucketflow gathers the non-waiting takes made in one '
+      + 'tick into one script call, on one key and across keys (per hash slot on a Cluster), for the bucket kinds README\'s "What is '
+      + 'guaranteed" names; a call it does not gather is one script call of its own, with the deadline every call gets (the timeout '
+      + 'guarantee the minimal script does not give) and the staleness check. "client CPU µs/call" is this process\'s CPU per call; '
+      + '"server CPU µs/op" is the redis-server\'s (INFO cpu, user + system) from just before to just after the measured window, per '
+      + 'call made in it; CPU per call times calls per second is how busy each side was. Redis runs the scripts on one thread and the '
+      + 'client runs on one, so the side near 100 % of a core is what holds the rate. Both share this machine\'s cores, which makes the '
+      + 'Redis rows the noisiest: compare ratios within one run.');
+  }
+  out.push(...evidenceNotes(m, targets, rows, clock));
   return out;
+}
+
+/** One line per group of missed targets that the same measurements explain. */
+function evidenceNotes(m: Lookup, targets: readonly Target[], rows: readonly Row[], clock: number | undefined): string[] {
+  const missed = new Map<string, { evidence: Evidence; misses: string[] }>();
+  for (const t of targets) {
+    const r = t.check(m);
+    if (r === undefined || r.pass || t.evidence === undefined) continue;
+    const key = `${t.evidence.row}/${t.evidence.contenders.join('/')}`;
+    const group = missed.get(key) ?? { evidence: t.evidence, misses: [] };
+    const claim = t.text.indexOf(': ') < 0 ? t.text : t.text.slice(t.text.indexOf(': ') + 2); // the row is named once
+    group.misses.push(`${claim}: ${r.measured}`);
+    missed.set(key, group);
+  }
+  return [...missed.values()].map(({ evidence, misses }) => {
+    const row = rows.find((r) => r.id === evidence.row);
+    const shown = evidence.contenders.map((c) => (row?.kind === 'redis' ? redisEvidence(m, evidence.row, c) : opsEvidence(m, evidence.row, c)));
+    const tail = row?.kind !== 'redis' && clock !== undefined ? ` One clock read costs ${ns(clock)} ns.` : '';
+    return `- **${row?.label ?? evidence.row}** (${misses.join('; ')}): ${shown.join('; ')}.${tail}`;
+  });
+}
+
+function opsEvidence(m: Lookup, rowId: string, c: string): string {
+  const t = m(rowId, c, 'nsPerOp');
+  return `${c} ${t === undefined ? 'not measured' : `${ns(t)} ns per call`}`;
+}
+
+/** A Redis contender's rate, latency and CPU, and how busy that kept each side. */
+function redisEvidence(m: Lookup, rowId: string, c: string): string {
+  const rate = m(rowId, c, 'opsPerSec');
+  if (rate === undefined) return `${c} not measured`;
+  const busy = (usPerCall: number | undefined): string => (usPerCall === undefined ? '?' : `${((usPerCall * rate) / 1e4).toFixed(0)} %`);
+  const client = m(rowId, c, 'cpuUsPerCall');
+  const server = m(rowId, c, 'serverCpuUsPerOp');
+  return `${c} ${ops(rate)} calls/s, p50 ${us(m(rowId, c, 'p50Ms') ?? NaN)} µs, client ${cpuUs(client)} µs/call `
+    + `(${busy(client)} of a core), server ${server === undefined ? '?' : cpuUs(server)} µs/op (${busy(server)} of a core)`;
 }

@@ -1,10 +1,14 @@
-// `npm run bench [-- --quick] [-- --only=allow,reject]`: bucketflow next to its peers in one run.
+// `npm run bench [-- --quick] [-- --only=allow,reject] [-- --rounds=3]`: bucketflow next to its
+// peers in one run.
 //
 // Method: the child (bench/child.ts and the suites) is bundled once with tsup, as the package
 // itself is built; each measurement then runs in its own `node --expose-gc` process. Every row
 // is measured in several rounds with the contenders in a rotating order, so drift on a busy
 // machine spreads over all of them; the tables show the median and the spread of the rounds.
 // Targets are ratios within this run, never absolute numbers.
+//
+// stdout carries the report only; what the bench is doing (and the children's own output) goes
+// to stderr, a line as each measurement starts, so a long round never looks hung.
 import { execFileSync, fork } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -18,14 +22,59 @@ import { renderReport, type Machine } from './report.js';
 import type { Job } from './suites/types.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
-const rounds = Number(args.find((a) => a.startsWith('--rounds='))?.slice('--rounds='.length) ?? (quick ? 1 : 5));
+/** `--only=` may also name the server-side ceiling, which is no row. */
+const CEILING = 'ceiling';
+
+interface Options {
+  /** One round of short windows, tables only, nothing written. */
+  quick: boolean;
+  /** Row ids (and `ceiling`) to measure; every one when undefined. */
+  only: readonly string[] | undefined;
+  rounds: number;
+}
+
+const USAGE = 'usage: npm run bench [-- --quick] [-- --only=<id>,<id>…] [-- --rounds=<n>]';
+
+/** The command line, checked: a mistyped option must not quietly start the full run. */
+function parseOptions(args: readonly string[]): Options {
+  let quick = false;
+  let only: string[] | undefined;
+  let rounds: string | undefined;
+  for (const arg of args) {
+    const eq = arg.indexOf('=');
+    const [name, value] = eq < 0 ? [arg, undefined] : [arg.slice(0, eq), arg.slice(eq + 1)];
+    if (name === '--quick' && value === undefined) quick = true;
+    else if (name === '--only' && value !== undefined) only = value.split(',').filter((id) => id !== '');
+    else if (name === '--rounds' && value !== undefined) rounds = value;
+    else throw new Error(`unknown option ${JSON.stringify(arg)}\n${USAGE}`);
+  }
+  const ids = [...ROWS.map((r) => r.id), CEILING];
+  const unknown = only?.filter((id) => !ids.includes(id)) ?? [];
+  if (only?.length === 0 || unknown.length > 0) {
+    throw new Error(`--only takes row ids${unknown.length > 0 ? ` (there is no ${unknown.join(', ')})` : ''}: ${ids.join(', ')}`);
+  }
+  const n = rounds === undefined ? (quick ? 1 : 5) : Number(rounds);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--rounds must be a whole number ≥ 1, got ${JSON.stringify(rounds)}`);
+  return { quick, only, rounds: n };
+}
+
+function optionsOrExit(args: readonly string[]): Options {
+  try {
+    return parseOptions(args);
+  } catch (error) {
+    console.error((error as Error).message);
+    return process.exit(2);
+  }
+}
+
+const { quick, only, rounds } = optionsOrExit(process.argv.slice(2));
 
 const LOCAL: Timing = quick ? { warmMs: 50, measureMs: 100 } : { warmMs: 400, measureMs: 1000 };
 const REDIS: Timing = quick ? { warmMs: 100, measureMs: 200 } : { warmMs: 500, measureMs: 1500 };
 const CEILING_REQUESTS = quick ? 50_000 : 400_000;
+
+/** What the bench is doing, for whoever watches it run. */
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
 async function bundleChild(): Promise<string> {
   // Inside node_modules so the peers resolve as they do for users (from their published builds).
@@ -51,7 +100,8 @@ async function bundleChild(): Promise<string> {
 
 function runChild(child: string, job: Job): Promise<Metrics> {
   return new Promise((resolve, reject) => {
-    const proc = fork(child, [JSON.stringify(job)], { execArgv: ['--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // The child's stdout goes to our stderr: stdout is the report's.
+    const proc = fork(child, [JSON.stringify(job)], { execArgv: ['--expose-gc'], stdio: ['ignore', 2, 'inherit', 'ipc'] });
     let answer: { ok: boolean; metrics?: Metrics; error?: string } | undefined;
     const timer = setTimeout(() => proc.kill('SIGKILL'), 120_000);
     proc.on('message', (m) => (answer = m as typeof answer));
@@ -99,46 +149,79 @@ function rotate<T>(list: readonly T[], by: number): T[] {
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
+/** One measurement of a round: a row's contender in its child process, or a ceiling script. */
+interface Step {
+  label: string;
+  what: string;
+  run(): Promise<void>;
+}
+
+/** A round's measurements, in this round's order of contenders. */
+function stepsOf(round: number, rows: readonly Row[], child: string, redisPort: number, results: Results): Step[] {
+  const steps: Step[] = [];
+  for (const row of rows) {
+    const timing = row.kind === 'redis' ? REDIS : LOCAL;
+    for (const contender of rotate(row.contenders(), round)) {
+      const key = `${row.id}/${contender}`;
+      steps.push({
+        label: row.label,
+        what: contender,
+        run: async () => {
+          try {
+            const metrics = await runChild(child, { suite: row.id, contender, timing, redisPort });
+            for (const [metric, value] of Object.entries(metrics)) ((results.samples[key] ??= {})[metric] ??= []).push(value);
+          } catch (error) {
+            results.errors[key] = (error as Error).message.split('\n')[0]!;
+            progress(`  failed: ${results.errors[key]}`);
+          }
+        },
+      });
+    }
+  }
+  if (only === undefined || only.includes(CEILING)) {
+    for (const script of CEILING_SCRIPTS) {
+      steps.push({
+        label: 'server ceiling',
+        what: script.name,
+        run: async () => void (results.ceiling[script.name] ??= []).push(ceiling(redisPort, script)),
+      });
+    }
+  }
+  return steps;
+}
+
 async function main(): Promise<void> {
   const started = Date.now();
   const info = machine();
-  console.log(`bucketflow bench${quick ? ' (quick)' : ''}: ${rounds} rounds`);
-  console.log(`${info.cpu}; Node ${info.node} (V8 ${info.v8}); Redis ${info.redis}; ${info.peers}`);
+  progress(`bucketflow bench${quick ? ' (quick)' : ''}: ${rounds} round${rounds === 1 ? '' : 's'}`);
+  progress(`${info.cpu}; Node ${info.node} (V8 ${info.v8}); Redis ${info.redis}; ${info.peers}`);
   const child = await bundleChild();
   const redis = await startRedis();
   const rows: Row[] = ROWS.filter((r) => only === undefined || only.includes(r.id));
   const results: Results = { samples: {}, errors: {}, ceiling: {} };
   try {
     for (let round = 0; round < rounds; round++) {
-      for (const row of rows) {
-        const timing = row.id.startsWith('redis') ? REDIS : LOCAL;
-        for (const contender of rotate(row.contenders(), round)) {
-          const job: Job = { suite: row.id, contender, timing, redisPort: redis.port };
-          const key = `${row.id}/${contender}`;
-          try {
-            const metrics = await runChild(child, job);
-            for (const [metric, value] of Object.entries(metrics)) ((results.samples[key] ??= {})[metric] ??= []).push(value);
-          } catch (error) {
-            results.errors[key] = (error as Error).message.split('\n')[0]!;
-          }
-        }
+      const steps = stepsOf(round, rows, child, redis.port, results);
+      for (const [i, step] of steps.entries()) {
+        progress(`round ${round + 1}/${rounds} · ${step.label} · ${step.what} (${i + 1}/${steps.length})`);
+        await step.run();
       }
-      if (only === undefined || only.includes('ceiling')) {
-        for (const script of CEILING_SCRIPTS) (results.ceiling[script.name] ??= []).push(ceiling(redis.port, script));
-      }
-      const seconds = ((Date.now() - started) / 1000).toFixed(0);
-      console.log(`round ${round + 1}/${rounds} done (${seconds} s)`);
+      progress(`round ${round + 1}/${rounds} done (${((Date.now() - started) / 1000).toFixed(0)} s)`);
     }
   } finally {
     await redis.stop();
   }
   info.loadAfter = loadavg()[0]!;
-  const report = renderReport({ info, results, rows, targets: TARGETS, quick, rounds, seconds: (Date.now() - started) / 1000 });
-  console.log(`\n${report}`);
-  // Only a full run of every row stands for the project; quick runs are for development.
-  if (only === undefined && !quick) {
+  // Only a full run of every row stands for the project; quick runs and selections are for development.
+  const written = only === undefined && !quick;
+  const report = renderReport({
+    info, results, rows, targets: TARGETS, options: process.argv.slice(2), written, tablesOnly: quick, everyRow: only === undefined, rounds,
+    seconds: (Date.now() - started) / 1000,
+  });
+  process.stdout.write(`${report}\n`);
+  if (written) {
     writeFileSync(join(root, 'bench', 'RESULTS.md'), report);
-    console.log('written to bench/RESULTS.md');
+    progress('written to bench/RESULTS.md');
   }
 }
 

@@ -3,6 +3,7 @@ import { hierarchy } from './hierarchy.js';
 import { allow, clockCost, reject } from './local.js';
 import { manyKeys } from './many-keys.js';
 import { redisC1, redisC64, redisKeysC64 } from './redis.js';
+import { redisKeysTwoLimitsC64, redisTwoLimitsC64, twoLimits } from './several-limits.js';
 import type { Contender } from './types.js';
 
 /** Every row of the bench, by id: contender name -> measurement. */
@@ -14,7 +15,10 @@ export const suites: Record<string, Record<string, Contender>> = {
   acquire,
   queued,
   hierarchy,
+  twoLimits,
   redisC1,
   redisC64,
   redisKeysC64,
+  redisTwoLimitsC64,
+  redisKeysTwoLimitsC64,
 };
