@@ -13,6 +13,7 @@ import {
   PEEK_COMMAND,
   REFUND_COMMAND,
   TAKE_COMMAND,
+  TAKE_CHAINS_COMMAND,
   TAKE_MANY_COMMAND,
   TAKE_ONE_COMMAND,
   callScript,
@@ -59,11 +60,11 @@ export class RedisEngine {
   }
 
   /**
-   * A take that does not wait: `true` if taken; on a Redis failure, what `answer` says. Takes of
-   * one key with one limit are gathered until the end of the tick, then sent as one script call.
+   * A take that does not wait: `true` if taken; on a Redis failure, what `answer` says. Takes are
+   * gathered until the end of the tick, then sent as one script call per hash slot.
    */
   takeNow(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
-    if (n > 0 && isOneKeyOneLimit(t)) return this.#gathered.add(t, n, answer);
+    if (n > 0) return this.#gathered.add(t, n, answer);
     return new Promise<boolean>((resolve) => {
       this.take(t, n, 0, (status) => resolve(status === 1), (error) => resolve(answer.take(error, n)));
     });
@@ -132,7 +133,10 @@ export class RedisEngine {
     return this.#calls.run(() => callScript(this.#client, command, args), t, onReply, onFailure);
   }
 
-  /** Sends gathered takes: a lone one as a take, several (of any keys of one slot) as one take-many. */
+  /**
+   * Sends gathered takes: a lone one as a take, several (of any keys of one slot) as one
+   * take-many, or take-chains when they are not all on one key with the same one limit.
+   */
   #sendBatch(batch: Batch): void {
     const size = batch.size;
     const first = batch.target(0);
@@ -140,21 +144,14 @@ export class RedisEngine {
     let command: string;
     let args: (string | number)[];
     if (size === 1) {
-      command = TAKE_ONE_COMMAND;
+      command = isOneKeyOneLimit(first) ? TAKE_ONE_COMMAND : TAKE_COMMAND;
       args = takeArgs(first, notAfter, batch.n(0), 0);
-    } else {
+    } else if (batch.sharedLimit !== undefined) {
       command = TAKE_MANY_COMMAND;
-      // KEYS: the one key, or each request's key; ARGV: not after, the shared limit, the number
-      // of requests, then the tokens they all want or each one's.
-      const oneKey = batch.oneKey;
-      args = oneKey !== undefined ? [1, oneKey] : [size];
-      if (oneKey === undefined) for (let i = 0; i < size; i++) args.push(batch.target(i).keys[0]!);
-      args.push(notAfter, ...batch.limitArgs, size);
-      const n = batch.n(0);
-      let same = true;
-      for (let i = 1; i < size && same; i++) same = batch.n(i) === n;
-      if (same) args.push(String(n));
-      else for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
+      args = takeManyArgs(batch, batch.sharedLimit, notAfter);
+    } else {
+      command = TAKE_CHAINS_COMMAND;
+      args = takeChainsArgs(batch, notAfter);
     }
     this.#calls.send(() => callScript(this.#client, command, args), first, (reply) => {
       let taken: string;
@@ -170,7 +167,7 @@ export class RedisEngine {
         else batch.answer(i, answer === 49); // '1'
       }
     }, (error) => batch.fail(error), (reply) => {
-      // Every caller had its answer: whatever the late batch took goes back, one refund per key.
+      // Every caller had its answer: whatever the late batch took goes back, one refund per chain.
       if (size === 1) {
         if (takenLate(reply)) this.refund(first, batch.n(0));
         return;
@@ -180,8 +177,9 @@ export class RedisEngine {
       for (let i = 0; i < size; i++) {
         if (reply.charCodeAt(i) !== 49) continue;
         const t = batch.target(i);
-        const entry = late.get(t.keys[0]!);
-        if (entry === undefined) late.set(t.keys[0]!, { t, n: batch.n(i) });
+        const chain = t.keys.length === 1 ? t.keys[0]! : t.keys.join('\n');
+        const entry = late.get(chain);
+        if (entry === undefined) late.set(chain, { t, n: batch.n(i) });
         else entry.n += batch.n(i);
       }
       for (const { t, n } of late.values()) this.refund(t, n);
@@ -227,9 +225,10 @@ const oneGroup = (): number => 0;
 /** Whether `client` is an ioredis Cluster (its scripts may touch one hash slot only). */
 const isCluster = (client: ScriptClient): boolean => (client as { isCluster?: unknown }).isCluster === true;
 
-/** What a take of a key that holds something else than a bucket state fails with (as the scripts' own error). */
+/** What a take on a key that holds something else than a bucket state fails with (as the scripts' own error). */
 function notAState(t: RedisTarget): RedisBucketError {
-  return new RedisBucketError(`${t.what}: Redis call failed: bucketflow: key ${t.keys[0]} holds a value that is not a bucket state`);
+  const which = t.keys.length === 1 ? `key ${t.keys[0]}` : `a key of ${t.keys.join(', ')}`;
+  return new RedisBucketError(`${t.what}: Redis call failed: bucketflow: ${which} holds a value that is not a bucket state`);
 }
 
 /** The reply of a take that ran too late to matter: it changed nothing. */
@@ -244,6 +243,52 @@ const msArg = (ms: number): string => (ms === Infinity ? NO_LIMIT : String(ms));
 /** Arguments of the take scripts: key count, keys, not after, n, maxWait, the limits of each key. */
 function takeArgs(t: RedisTarget, notAfter: string, n: number, maxWait: number): (string | number)[] {
   return [t.keys.length, ...t.keys, notAfter, String(n), msArg(maxWait), ...t.limitArgs];
+}
+
+/**
+ * Arguments of take-many for a batch whose requests are each on one key with `limit`. KEYS: the
+ * one key, or each request's key; ARGV: not after, the limit, the number of requests, then the
+ * tokens they all want or each one's.
+ */
+function takeManyArgs(batch: Batch, limit: readonly string[], notAfter: string): (string | number)[] {
+  const size = batch.size;
+  const oneKey = batch.oneKey;
+  const args: (string | number)[] = oneKey !== undefined ? [1, oneKey] : [size];
+  if (oneKey === undefined) for (let i = 0; i < size; i++) args.push(batch.target(i).keys[0]!);
+  args.push(notAfter, ...limit, size);
+  const n = batch.n(0);
+  let same = true;
+  for (let i = 1; i < size && same; i++) same = batch.n(i) === n;
+  if (same) args.push(String(n));
+  else for (let i = 0; i < size; i++) args.push(String(batch.n(i)));
+  return args;
+}
+
+/**
+ * Arguments of take-chains. KEYS: every key of the batch once; ARGV: not after, each key's limits
+ * (taken from the first request on it), the number of requests, then per request its tokens, its
+ * chain's length and the index of each of its keys.
+ */
+function takeChainsArgs(batch: Batch, notAfter: string): (string | number)[] {
+  const index = new Map<string, number>();
+  const limits: string[] = [];
+  const requests: string[] = [String(batch.size)];
+  for (let i = 0; i < batch.size; i++) {
+    const t = batch.target(i);
+    requests.push(String(batch.n(i)), String(t.keys.length));
+    let a = 0;
+    for (const key of t.keys) {
+      const next = a + 1 + 3 * Number(t.limitArgs[a]);
+      let k = index.get(key);
+      if (k === undefined) {
+        index.set(key, (k = index.size + 1));
+        for (let j = a; j < next; j++) limits.push(t.limitArgs[j]!);
+      }
+      requests.push(String(k));
+      a = next;
+    }
+  }
+  return [index.size, ...index.keys(), notAfter, ...limits, ...requests];
 }
 
 /** Whether a late reply (to a take whose caller had its answer) says it took or reserved tokens. */

@@ -5,20 +5,23 @@
 // takes are gathered per slot.
 
 import type { FailureAnswer } from './failure-policy.js';
-import type { RedisTarget } from './target.js';
+import { isOneKeyOneLimit, type RedisTarget } from './target.js';
 
 /** The takes gathered for one script call, in call order. */
 export class Batch {
-  /** The limit arguments every request of the batch shares. */
-  readonly limitArgs: readonly string[];
+  /**
+   * The limit arguments every request shares while each is on one key with one limit (the lean
+   * script can carry the batch), or `undefined` once one is not.
+   */
+  sharedLimit: readonly string[] | undefined;
   /** The one key of every request so far, or `undefined` once the batch holds several keys. */
   oneKey: string | undefined;
   /** Per request: target, n, resolve, failure answer. One flat array, as most batches hold one request. */
   readonly #requests: unknown[] = [];
 
   constructor(t: RedisTarget) {
-    this.limitArgs = t.limitArgs;
-    this.oneKey = t.keys[0];
+    this.sharedLimit = isOneKeyOneLimit(t) ? t.limitArgs : undefined;
+    this.oneKey = t.keys.length === 1 ? t.keys[0] : undefined;
   }
 
   get size(): number {
@@ -36,7 +39,8 @@ export class Batch {
   }
 
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
-    if (this.oneKey !== t.keys[0]) this.oneKey = undefined;
+    if (this.oneKey !== t.keys[0] || t.keys.length !== 1) this.oneKey = undefined;
+    if (this.sharedLimit !== t.limitArgs) this.sharedLimit = undefined;
     const requests = this.#requests;
     return new Promise<boolean>((resolve) => {
       requests.push(t, n, resolve, answer);
@@ -76,17 +80,10 @@ export class Gatherer {
     this.#groupOf = groupOf;
   }
 
-  /** A take of `n` tokens from the one key of `t` (with one limit), decided with the others of this tick. */
+  /** A take of `n` tokens from the keys of `t` (all in one hash slot), decided with the others of this tick. */
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
     const group = this.#groupOf(t.keys[0]!);
     let batch = this.#batches.get(group);
-    if (batch !== undefined && batch.limitArgs !== t.limitArgs) {
-      // One script call carries one limit for all its keys: a take with other limits (a
-      // hierarchy's root next to another bucket's) starts a batch of its own, after this one.
-      this.#batches.delete(group);
-      this.#send(batch);
-      batch = undefined;
-    }
     if (batch === undefined) {
       if (this.#batches.size === 0) process.nextTick(this.#flush);
       batch = new Batch(t);

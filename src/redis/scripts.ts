@@ -57,8 +57,10 @@ function used(shared: string, code: string): string {
 export const TAKE_LUA = assemble(lua.take);
 /** {@link TAKE_LUA} for one key with one limit: same arguments and state, a shorter reply when taken (lua/take-one.lua). */
 export const TAKE_ONE_LUA = assemble(lua.takeOne);
-/** Several non-waiting takes of one key with one limit, decided in order (lua/take-many.lua). */
+/** Several non-waiting takes on keys with one limit (the same for all), decided in order (lua/take-many.lua). */
 export const TAKE_MANY_LUA = assemble(lua.takeMany);
+/** Several non-waiting takes on chains of keys with any limits, decided in order (lua/take-chains.lua). */
+export const TAKE_CHAINS_LUA = assemble(lua.takeChains);
 /** Read-only: the wait for n tokens and the lowest level (lua/peek.lua). */
 export const PEEK_LUA = assemble(lua.peek);
 /** Starts missing keys at their initial levels (lua/create.lua). */
@@ -74,6 +76,7 @@ const tag = (text: string): string => createHash('sha1').update(text).digest('he
 export const TAKE_COMMAND = `bucketflowTake_${tag(TAKE_LUA)}`;
 export const TAKE_ONE_COMMAND = `bucketflowTakeOne_${tag(TAKE_ONE_LUA)}`;
 export const TAKE_MANY_COMMAND = `bucketflowTakeMany_${tag(TAKE_MANY_LUA)}`;
+export const TAKE_CHAINS_COMMAND = `bucketflowTakeChains_${tag(TAKE_CHAINS_LUA)}`;
 export const PEEK_COMMAND = `bucketflowPeek_${tag(PEEK_LUA)}`;
 export const CREATE_COMMAND = `bucketflowCreate_${tag(CREATE_LUA)}`;
 export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
@@ -99,6 +102,7 @@ export function defineScripts(client: ScriptClient): void {
   client.defineCommand(TAKE_COMMAND, { lua: TAKE_LUA });
   client.defineCommand(TAKE_ONE_COMMAND, { lua: TAKE_ONE_LUA });
   client.defineCommand(TAKE_MANY_COMMAND, { lua: TAKE_MANY_LUA });
+  client.defineCommand(TAKE_CHAINS_COMMAND, { lua: TAKE_CHAINS_LUA });
   // Read-only: a Cluster client with `scaleReads` may send it to a replica.
   client.defineCommand(PEEK_COMMAND, { lua: PEEK_LUA, readOnly: true });
   client.defineCommand(CREATE_COMMAND, { lua: CREATE_LUA });

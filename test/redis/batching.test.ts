@@ -1,9 +1,9 @@
-// Concurrent non-waiting consume() calls on one key share one script call: the server decides
-// them one after the other, in call order, exactly as separate calls would be decided.
+// Concurrent non-waiting consume() calls of one limiter share one script call (per hash slot): the
+// server decides them one after the other, in call order, exactly as separate calls would be.
 import { afterAll, beforeAll, expect, it, vi } from 'vitest';
 import type { Redis } from 'ioredis';
 import { TokenBucket } from 'bucketflow';
-import { RedisBucketError, RedisKeyedTokenBucket, RedisTokenBucket } from 'bucketflow/redis';
+import { RedisBucketError, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
 import { describeRedis, sharedClient, uniqueKey } from './helpers/env.js';
 import { freePort } from './helpers/servers.js';
 
@@ -138,6 +138,79 @@ describeRedis('RedisTokenBucket: concurrent consume() calls share a script call'
       expect(r.status).toBe('rejected');
       expect(String((r as PromiseRejectedResult).reason)).toMatch(/holds a value that is not a bucket state/);
     }
+  });
+
+  /** A fixed pseudo-random sequence of numbers in [0, 1). */
+  const sequence = (seed: number) => () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  const SIZES = [0.5, 1, 2, 3];
+
+  it('several limits: a bucket\'s calls of one tick go in one script call, answered as separate calls are', async () => {
+    const next = sequence(11);
+    const wants = Array.from({ length: 40 }, () => SIZES[Math.floor(next() * 4)]!);
+    const limits = [{ capacity: 8, fillRate: 0.001 }, { capacity: 20, fillRate: 0.0001, initialTokens: 15 }];
+    const gathered = new RedisTokenBucket({ redis, key: uniqueKey('ml-g'), limits });
+    const separate = new RedisTokenBucket({ redis, key: uniqueKey('ml-s'), limits });
+    const { result, sent } = await commandsSent(redis, () => Promise.all(wants.map((n) => gathered.consume(n))));
+    expect(sent).toEqual([expect.stringMatching(/^eval(sha)?$/)]); // EVAL the first time ioredis runs a script
+    const one: boolean[] = [];
+    for (const n of wants) one.push(await separate.consume(n));
+    expect(result).toEqual(one);
+    expect(result.filter(Boolean).length).toBeGreaterThan(3);
+    expect(result.filter((r) => !r).length).toBeGreaterThan(3);
+    expect(await gathered.tokens()).toBeCloseTo(await separate.tokens(), 2);
+  });
+
+  it('several limits per key: a keyed limiter gathers across keys, answered as separate calls are', async () => {
+    const next = sequence(5);
+    const calls = Array.from({ length: 200 }, () => ({ key: `k${Math.floor(next() * 8)}`, n: SIZES[Math.floor(next() * 4)]! }));
+    const limits = [{ capacity: 6, fillRate: 0.001 }, { capacity: 9, fillRate: 0.0001, initialTokens: 7 }];
+    const gathered = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('kml-g')}:`, limits });
+    const separate = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('kml-s')}:`, limits });
+    const { result, sent } = await commandsSent(redis, () => Promise.all(calls.map((c) => gathered.consume(c.key, c.n))));
+    expect(sent).toEqual([expect.stringMatching(/^eval(sha)?$/)]); // EVAL the first time ioredis runs a script
+    const one: boolean[] = [];
+    for (const c of calls) one.push(await separate.consume(c.key, c.n));
+    expect(result).toEqual(one);
+    expect(result.filter(Boolean).length).toBeGreaterThan(10);
+    expect(result.filter((r) => !r).length).toBeGreaterThan(10);
+    for (let k = 0; k < 8; k++) expect(await gathered.tokens(`k${k}`)).toBeCloseTo(await separate.tokens(`k${k}`), 2);
+  });
+
+  it('a hierarchy: calls on its nodes in one tick go in one script call, answered as separate calls are', async () => {
+    const config = {
+      name: 'api', capacity: 12, fillRate: 0.001,
+      children: [
+        { name: 'search', capacity: 5, fillRate: 0.0005 },
+        { name: 'upload', capacity: 4, fillRate: 0.001, initialTokens: 3, children: [{ name: 'big', capacity: 3, fillRate: 0.001 }] },
+      ],
+    };
+    const gathered = createRedisBucketHierarchy({ redis, prefix: `${uniqueKey('h-g')}:`, ...config });
+    const separate = createRedisBucketHierarchy({ redis, prefix: `${uniqueKey('h-s')}:`, ...config });
+    await Promise.all([gathered.api!.tokens(), separate.api!.tokens()]); // any start-up writes done
+    const next = sequence(3);
+    const names = ['api', 'search', 'upload', 'big'] as const;
+    const calls = Array.from({ length: 60 }, () => ({ node: names[Math.floor(next() * 4)]!, n: SIZES[Math.floor(next() * 4)]! }));
+    const { result, sent } = await commandsSent(redis, () => Promise.all(calls.map((c) => gathered[c.node]!.consume(c.n))));
+    expect(sent).toEqual([expect.stringMatching(/^eval(sha)?$/)]); // EVAL the first time ioredis runs a script
+    const one: boolean[] = [];
+    for (const c of calls) one.push(await separate[c.node]!.consume(c.n));
+    expect(result).toEqual(one);
+    expect(result.filter(Boolean).length).toBeGreaterThan(5);
+    expect(result.filter((r) => !r).length).toBeGreaterThan(5);
+    for (const name of names) expect(await gathered[name]!.tokens()).toBeCloseTo(await separate[name]!.tokens(), 2);
+  });
+
+  it('a chain with a key holding something else fails only the calls on that chain', async () => {
+    const prefix = `${uniqueKey('h-bad')}:`;
+    const tree = createRedisBucketHierarchy({
+      redis, prefix, name: 'root', capacity: 10, fillRate: 0.001,
+      children: [{ name: 'bad', capacity: 5, fillRate: 0.001 }, { name: 'good', capacity: 5, fillRate: 0.001 }],
+    });
+    await redis.set(`${prefix}{root}:bad`, 'not a bucket');
+    const results = await Promise.allSettled([tree.good!.consume(2), tree.bad!.consume(1), tree.root!.consume(3), tree.good!.consume(4)]);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual([true, 'rejected', true, false]);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/a key of .*\{root\}:bad.* holds a value that is not a bucket state/);
+    expect(await redis.get(`${prefix}{root}:bad`)).toBe('not a bucket');
   });
 
   it('when Redis fails, each call of the batch gets its own answer from the policy', async () => {

@@ -84,6 +84,28 @@ describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
     expect(await scriptCalls() - before).toBe(1);
   });
 
+  it('gathers a hierarchy\'s calls of one tick, and a keyed limiter\'s with several limits, per slot', async () => {
+    const scriptCalls = async () => {
+      let calls = 0;
+      for (const node of redis.nodes('master')) {
+        for (const m of String(await node.info('commandstats')).matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) calls += Number(m[1]);
+      }
+      return calls;
+    };
+    const { org, team } = createRedisBucketHierarchy({
+      redis, prefix: 'hg:', name: 'org', capacity: 5, fillRate: 0.01, children: [{ name: 'team', capacity: 3, fillRate: 0.01 }],
+    });
+    await org!.consume(1); // the chains script is loaded on the slot's node
+    await Promise.all([org!.consume(1), team!.consume(1)]);
+    const before = await scriptCalls();
+    expect(await Promise.all([team!.consume(1), org!.consume(1), team!.consume(1), team!.consume(1)])).toEqual([true, true, false, false]);
+    expect(await scriptCalls() - before).toBe(1);
+    // Several limits per key, keys spread over the nodes: one script call per slot.
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: 'kml:', limits: [{ capacity: 2, fillRate: 0.01 }, { capacity: 3, fillRate: 0.001 }] });
+    const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
+    expect(await Promise.all(keys.flatMap((k) => [1, 1, 1].map(() => keyed.consume(k))))).toEqual(keys.flatMap(() => [true, true, false]));
+  });
+
   it('computes hash slots as the Cluster does', async () => {
     const keys = ['123456789', 'foo', 'user:1', '{user1000}.following', 'x{}y', 'a{b}c{d}', '{}', 'héllo', '{', '}{a}', 'many:a'];
     for (const key of keys) expect(hashSlot(key), key).toBe(await redis.cluster('KEYSLOT', key));

@@ -19,9 +19,9 @@
 
 -- The longest expiry set (ms): 2^46 ms, about 2,230 years: "never", for a bucket whose fill rate
 -- is so slow that it would take longer to fill (an infinite fill time, capacity over a rate that
--- is nearly 0, included). Redis itself refuses far less: a Lua number from 1e17 on reaches it as
--- "1e+17", which SET rejects as not an integer (and server time + PX must fit in 64 bits); this
--- cap keeps every PX a plain integer, far from both.
+-- is nearly 0, included). Redis itself refuses far less: SET takes an integer expiry that fits in
+-- 64 bits, and string.format('%d') of a Lua number is exact only below 2^53; server time plus this
+-- cap stays a plain integer, far from both.
 local MAX_PX = 70368744177664
 
 local function fmt(x) return string.format('%.17g', x) end
@@ -74,8 +74,10 @@ local function store(key, value, full, now)
   elseif full < 0 then
     redis.call('SET', key, value)
   else
-    -- At least the next ms: an expiry at or before now would delete the key at once.
-    local at = math.max(math.ceil(now + math.min(full, MAX_PX)), math.floor(now) + 1)
+    -- At least the next ms (an expiry at or before now would delete the key at once), at most
+    -- MAX_PX ms on (full may be infinite).
+    local ms = math.floor(now)
+    local at = math.min(math.max(math.ceil(now + full), ms + 1), ms + MAX_PX)
     local text = expiry_texts[at]
     if not text then
       text = string.format('%d', at)
@@ -128,14 +130,14 @@ local function save_one(key, last, l, c, r, now)
   store(key, struct.pack('<Bdd', 1, last, l), full_in(l, c, r), now)
 end
 
--- The state of KEYS[k], whose limits start at ARGV[a], refilled to now: a table with key, found,
--- last, and per limit levels, caps, rates; next is the ARGV index of the next key's limits.
--- Returns nil and an error reply for a value that is not a bucket state.
-local function load(k, a, now)
-  local key, m = KEYS[k], tonumber(ARGV[a])
+-- The state raw (a GET reply: false for a missing key) of `key`, whose limits start at ARGV[a],
+-- refilled to now: a table with key, found, last, and per limit levels, caps, rates; next is the
+-- ARGV index of the next key's limits. Returns nil and an error reply for a value that is not a
+-- bucket state.
+local function refill(key, raw, a, now)
+  local m = tonumber(ARGV[a])
   local b = {key = key, levels = {}, caps = {}, rates = {}, last = now, found = false}
   local stored = {}
-  local raw = redis.call('GET', key)
   if raw then
     if not is_state(raw, 1) then return nil, not_a_state(key) end
     local pos = 2
@@ -158,6 +160,22 @@ local function load(k, a, now)
   end
   b.next = a + 1
   return b
+end
+
+-- refill of KEYS[k] read now.
+local function load(k, a, now)
+  return refill(KEYS[k], redis.call('GET', KEYS[k]), a, now)
+end
+
+-- GET replies of KEYS[1..count], read by MGET in slices that unpack can pass.
+local function read_keys(count)
+  if count <= 4000 then return redis.call('MGET', unpack(KEYS, 1, count)) end
+  local raws = {}
+  for i = 1, count, 4000 do
+    local part = redis.call('MGET', unpack(KEYS, i, math.min(i + 3999, count)))
+    for j = 1, #part do raws[i + j - 1] = part[j] end
+  end
+  return raws
 end
 
 -- Formats of the states of 1 to 4 limits, for save; struct.pack takes a format per call.

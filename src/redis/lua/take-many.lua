@@ -34,17 +34,8 @@ if #KEYS == 1 then
   if write then save_one(KEYS[1], last, l, c, r, now) end
   return table.concat(out)
 end
--- Many keys: all read by one MGET (in slices that unpack can pass), each written back once.
-local raws
-if count <= 4000 then
-  raws = redis.call('MGET', unpack(KEYS))
-else
-  raws = {}
-  for i = 1, count, 4000 do
-    local part = redis.call('MGET', unpack(KEYS, i, math.min(i + 3999, count)))
-    for j = 1, #part do raws[i + j - 1] = part[j] end
-  end
-end
+-- Many keys: all read at once, each written back once.
+local raws = read_keys(count)
 -- Per key, from its first request: time of the last refill, level (false: not a bucket state),
 -- whether to write it back.
 local lasts, levels, writes = {}, {}, {}
