@@ -13,12 +13,17 @@ const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits']
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
 let LIMITS: Limits<LocalBucket>;
 
-/** State of a second, third, ... limit. The first lives in the bucket's own fields (the fast path). */
-interface ExtraLimit {
-  readonly capacity: number;
-  readonly perMs: number;
-  level: number;
-  last: number;
+/**
+ * A bucket with several limits keeps each as `Slot.Stride` numbers of one `Float64Array`, at these
+ * offsets from the limit's start, and one refill time for all of them (they are always refilled
+ * together). A const enum, so the offsets compile to literals: bundled, a module-level `const`
+ * becomes a `var`, which V8 loads and checks on every use.
+ */
+const enum Slot {
+  Capacity = 0,
+  PerMs = 1,
+  Level = 2,
+  Stride = 3,
 }
 
 // The verbs' internals, reachable only from this library's own modules (set in the class's static block).
@@ -47,12 +52,24 @@ export abstract class LocalBucket implements AcquirableBucket {
   /** The limits this bucket enforces, as configured. */
   readonly limits: readonly Readonly<Limit>[];
   readonly #clock: Clock;
-  // The first limit lives in plain fields so a single-limit bucket is a few loads and a compare.
+  // A single limit lives in plain fields, so its take is a few loads and a compare. With several
+  // limits these are NaN, unused: every limit is in #several.
   readonly #capacity: number;
   readonly #perMs: number;
   #level: number;
-  #last: number;
-  readonly #extra: ExtraLimit[] | undefined;
+  /**
+   * Clock time of the last refill, of every limit. Declared with a fractional value so that V8
+   * keeps the field as a double it overwrites in place: a field declared bare starts as
+   * `undefined`, and each clock reading stored into it afterwards is a new heap number (an
+   * allocation and a write barrier on every consume).
+   */
+  #last = 0.5;
+  /**
+   * Every limit of a bucket with several, `Slot.Stride` numbers each (undefined with one limit).
+   * A typed array holds them as raw doubles (storing a level allocates nothing), and one loop
+   * serves them all.
+   */
+  readonly #several: Float64Array | undefined;
   #queue: WaiterQueue | undefined;
 
   constructor(options: TokenBucketOptions) {
@@ -60,38 +77,37 @@ export abstract class LocalBucket implements AcquirableBucket {
     const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     const now = this.#clock.now();
-    const [first, ...rest] = limits as [check.LimitShape, ...check.LimitShape[]];
+    const single = limits.length === 1 ? limits[0]! : undefined;
     this.limits = frozenLimits(limits);
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
-    this.#capacity = first.capacity;
-    this.#perMs = perMillisecond(first.fillRate);
-    this.#level = first.initialTokens;
+    this.#capacity = single === undefined ? NaN : single.capacity;
+    this.#perMs = single === undefined ? NaN : perMillisecond(single.fillRate);
+    this.#level = single === undefined ? NaN : single.initialTokens;
     this.#last = now;
-    this.#extra = rest.length === 0 ? undefined : rest.map((l) => ({
-      capacity: l.capacity, perMs: perMillisecond(l.fillRate), level: l.initialTokens, last: now,
-    }));
+    this.#several = single === undefined ? severalLimits(limits) : undefined;
     lockFields<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
   }
 
   static {
-    takeNow = (bucket, n) => bucket.#tryTake(n);
+    takeNow = (bucket, n) => (bucket.#several === undefined ? bucket.#tryTake(n) : bucket.#tryTakeAll(n));
     takeBlocking = (bucket, n, maxWait, sleep) => bucket.#blockingTake(n, maxWait, sleep);
     LIMITS = {
-      count: (b) => (b.#extra === undefined ? 1 : 1 + b.#extra.length),
-      capacity: (b, i) => (i === 0 ? b.#capacity : b.#extra![i - 1]!.capacity),
-      perMs: (b, i) => (i === 0 ? b.#perMs : b.#extra![i - 1]!.perMs),
-      level: (b, i) => (i === 0 ? b.#level : b.#extra![i - 1]!.level),
-      last: (b, i) => (i === 0 ? b.#last : b.#extra![i - 1]!.last),
+      count: (b) => (b.#several === undefined ? 1 : b.#several.length / Slot.Stride),
+      capacity: (b, i) => (b.#several === undefined ? b.#capacity : b.#several[Slot.Stride * i + Slot.Capacity]!),
+      perMs: (b, i) => (b.#several === undefined ? b.#perMs : b.#several[Slot.Stride * i + Slot.PerMs]!),
+      level: (b, i) => (b.#several === undefined ? b.#level : b.#several[Slot.Stride * i + Slot.Level]!),
+      last: (b) => b.#last,
       set: (b, i, level, last) => {
-        if (i === 0) {
+        const several = b.#several;
+        if (several === undefined) {
           b.#level = level;
           b.#last = last;
           return;
         }
-        const l = b.#extra![i - 1]!;
-        l.level = level;
-        l.last = last;
+        several[Slot.Stride * i + Slot.Level] = level;
+        // One refill time for all: stored with the last limit, after every limit has read the old one.
+        if (Slot.Stride * (i + 1) === several.length) b.#last = last;
       },
     };
   }
@@ -150,12 +166,11 @@ export abstract class LocalBucket implements AcquirableBucket {
     return queue;
   }
 
-  /** Takes `n` tokens (n <= capacity) if they are all there now; never waits. */
+  /** Takes `n` tokens (n <= capacity) from the single limit if they are there now; never waits. */
   #tryTake(n: number): boolean {
     // Taking nothing always succeeds, even while waiters' reservations hold the level below 0.
     if (n === 0) return true;
     const now = this.#clock.now();
-    if (this.#extra !== undefined) return reserve(LIMITS, this, n, 0, now) === 0;
     // The hot path of every consume: the core's reserve written out for one limit, so each field
     // is loaded once and stored once (a property test pins the two together).
     let level = this.#level;
@@ -169,6 +184,35 @@ export abstract class LocalBucket implements AcquirableBucket {
       return false;
     }
     this.#level = level - n;
+    return true;
+  }
+
+  /**
+   * {@link LocalBucket.#tryTake} with several limits: the core's reserve (maxWait 0) written out
+   * as one loop over #several, as the single-limit path is for one; a property test pins it to the
+   * core. Through the core, each level is read and written by the layout's calls in three passes
+   * and boxed on the way, and in a process that also runs other kinds of bucket those calls are
+   * megamorphic and are not inlined at all. Kept small (one call site each of refill and covers),
+   * so that it still fits V8's inlining budget of its callers.
+   */
+  #tryTakeAll(n: number): boolean {
+    if (n === 0) return true;
+    const now = this.#clock.now();
+    const several = this.#several!;
+    const end = several.length;
+    const last = this.#last;
+    if (now > last) this.#last = now;
+    // refill adds nothing unless now > last: one pass refills each limit and checks it.
+    let fits = true;
+    for (let i = 0; i < end; i += Slot.Stride) {
+      const perMs = several[i + Slot.PerMs]!;
+      const level = refill(several[i + Slot.Level]!, last, now, several[i + Slot.Capacity]!, perMs);
+      several[i + Slot.Level] = level;
+      if (fits) fits = covers(level, n, perMs, now);
+    }
+    if (!fits) return false;
+    // Levels never exceed their capacities, so taking n > 0 needs no clamp (the core's addAll has one).
+    for (let i = Slot.Level; i < end; i += Slot.Stride) several[i] = several[i]! - n;
     return true;
   }
 
@@ -191,6 +235,18 @@ export abstract class LocalBucket implements AcquirableBucket {
 }
 
 markKind(LocalBucket, 'single');
+
+/** Every limit of a bucket with several, laid out as {@link LocalBucket}'s #several. */
+function severalLimits(limits: readonly check.LimitShape[]): Float64Array {
+  const several = new Float64Array(Slot.Stride * limits.length);
+  limits.forEach((l, k) => {
+    const at = Slot.Stride * k;
+    several[at + Slot.Capacity] = l.capacity;
+    several[at + Slot.PerMs] = perMillisecond(l.fillRate);
+    several[at + Slot.Level] = l.initialTokens;
+  });
+  return several;
+}
 
 // Buckets made one after another with the same limits (one per user, say) share one frozen
 // list instead of a list each, a large share of a small bucket's memory. The checked limits are
