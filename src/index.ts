@@ -19,6 +19,8 @@ export type {
   AcquireOptions,
   AcquirableBucket,
   KeyedAcquirable,
+  Decision,
+  LimitDecision,
 } from './types.js';
 export { KeyedTokenBucket, type KeyedTokenBucketOptions } from './buckets/keyed.js';
 export { SharedTokenBucket, type SharedTokenBucketOptions, type SharedTokenBucketAttachOptions } from './buckets/shared-bucket.js';

@@ -66,3 +66,32 @@ export interface KeyedAcquirable {
    */
   acquire(key: string, n?: number, options?: AcquireOptions): Promise<void>;
 }
+
+/** One limit's part of a {@link Decision}. */
+export interface LimitDecision {
+  /** The limit's capacity, as configured. */
+  readonly capacity: number;
+  /** The limit's refill rate in tokens per second, as configured. */
+  readonly fillRate: number;
+  /** Tokens this limit holds after the decision (never below 0 here: debt owed to waiters reads 0). */
+  readonly remaining: number;
+  /** Milliseconds until this limit is full again (`Infinity` for a fixed quota that is not full). */
+  readonly resetAfter: number;
+}
+
+/**
+ * The whole answer of a non-waiting `take(n)`: whether the tokens were taken, and what every
+ * limit holds after it. What HTTP rate-limit headers are made from.
+ */
+export interface Decision {
+  /** The tokens were taken (from every limit and every level). */
+  readonly allowed: boolean;
+  /** The fewest tokens left over all limits and levels after this decision (never below 0). */
+  readonly remaining: number;
+  /** Milliseconds until the same request could pass: 0 if allowed, `Infinity` if never. */
+  readonly retryAfter: number;
+  /** Milliseconds until every limit is full again: the longest of `limits[i].resetAfter`. */
+  readonly resetAfter: number;
+  /** One entry per configured limit; a hierarchy lists the leaf's first, then its ancestors'. */
+  readonly limits: readonly LimitDecision[];
+}

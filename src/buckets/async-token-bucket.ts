@@ -1,7 +1,7 @@
 import { asConsumed } from '../errors.js';
-import type { AsyncConsumeOptions } from '../types.js';
+import type { AsyncConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
-import { LocalBucket, takeNow } from './local-bucket.js';
+import { LocalBucket, decideNow, takeNow } from './local-bucket.js';
 
 /**
  * A promise-based token bucket. Waiters are served first come, first served with one timer
@@ -24,6 +24,19 @@ export class AsyncTokenBucket extends LocalBucket {
       if (signal?.aborted) return Promise.reject(signal.reason);
       if (!block) return Promise.resolve(n <= this.capacity && takeNow(this, n));
       return asConsumed(this.acquire(n, waitOptions));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Resolves the whole non-waiting decision, as `TokenBucket.take`: whether `n` tokens (default
+   * 1) were taken, what each limit holds after it, and the waits. Rejects `RangeError` for a bad `n`.
+   */
+  take(n = 1): Promise<Decision> {
+    try {
+      check.tokens(n);
+      return Promise.resolve(decideNow(this, n));
     } catch (error) {
       return Promise.reject(error);
     }

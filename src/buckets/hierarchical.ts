@@ -1,10 +1,11 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
+import { decide, type LimitConfig } from '../core/decision.js';
 import { advance, headWait, refund, reserve, waitAll, type Limits } from '../core/limits.js';
-import { perMillisecond } from '../core/refill.js';
+import { covers, perMillisecond, refill } from '../core/refill.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, ConsumeOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
@@ -46,9 +47,12 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   readonly #clock: Clock;
   readonly #perMs: number;
   #level: number;
-  #last: number;
+  /** Clock time of the last refill; declared fractional to stay a double V8 updates in place (see LocalBucket). */
+  #last = 0.5;
   /** This bucket, then its parent, up to the root: the chain of limits every take charges. */
   readonly #chain: HierarchicalTokenBucket[];
+  /** The chain's limits as configured, made at the first take(). */
+  #chainLimits: readonly LimitConfig[] | undefined;
   /** This bucket alone, for what reads its own level. */
   readonly #own: HierarchicalTokenBucket[];
   /** Smallest capacity on the chain: the largest request that can ever be served here. */
@@ -127,6 +131,21 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   }
 
   /**
+   * Takes `n` tokens from this bucket and every ancestor if every level has them now, without
+   * waiting, and returns the whole decision: whether they were taken, what each level holds after
+   * it (this bucket's first, then its ancestors' up to the root), how long until the same request
+   * could pass and until every level is full again. `n` above a capacity on the chain is a refused
+   * decision with `retryAfter: Infinity`.
+   */
+  take(n = 1): Decision {
+    check.tokens(n);
+    const now = this.#clock.now();
+    this.#queue?.pump(now);
+    this.#chainLimits ??= this.#chain.map((b) => ({ capacity: b.capacity, fillRate: b.fillRate }));
+    return decide(CHAIN, this.#chain, n, this.#fits, now, this.#chainLimits);
+  }
+
+  /**
    * Takes `n` tokens from this bucket and every ancestor, or from none. With `block: true` it
    * sleeps the thread until every level has them (nothing is held while it sleeps) and returns
    * `false` at once if that would exceed `maxWait` ms.
@@ -142,7 +161,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     const now = this.#clock.now();
     this.#queue?.pump(now);
     // Waiters' reservations are in the levels already: a level that covers n has them to spare.
-    if (reserve(CHAIN, this.#chain, n, 0, now) === 0) return true;
+    if (this.#takeNow(n, now)) return true;
     if (!block) return false;
     let wait = waitAll(CHAIN, this.#chain, n, now);
     if (wait === Infinity || wait > maxWait) return false;
@@ -152,9 +171,34 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
       sleepSync(Math.max(1, wait));
       const at = this.#clock.now();
       this.#queue?.pump(at);
-      if (reserve(CHAIN, this.#chain, n, 0, at) === 0) return true;
+      if (this.#takeNow(n, at)) return true;
       wait = waitAll(CHAIN, this.#chain, n, at);
     }
+  }
+
+  /**
+   * Takes `n` tokens (0 < n <= the chain's smallest capacity) from every level of the chain if
+   * they all have them at `now`, else none: the core's reserve (maxWait 0) written out over the
+   * chain's fields, as TokenBucket's takes are, and pinned to the core by a property test. Through
+   * the core, every level is read and written by the layout's calls in three passes, and those
+   * calls are megamorphic wherever other kinds of bucket run too.
+   */
+  #takeNow(n: number, now: number): boolean {
+    const chain = this.#chain;
+    let fits = true;
+    for (let i = 0; i < chain.length; i++) {
+      const b = chain[i]!;
+      const last = b.#last;
+      if (now > last) {
+        b.#level = refill(b.#level, last, now, b.capacity, b.#perMs);
+        b.#last = now;
+      }
+      if (fits) fits = covers(b.#level, n, b.#perMs, now);
+    }
+    if (!fits) return false;
+    // Levels never exceed their capacities, so taking n > 0 needs no clamp (the core's addAll has one).
+    for (let i = 0; i < chain.length; i++) chain[i]!.#level -= n;
+    return true;
   }
 
   /**

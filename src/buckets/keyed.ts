@@ -1,10 +1,11 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
+import { blindDecision, decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
 import { RateLimitExceeded, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquireOptions, ConsumeOptions, KeyedAcquirable, Limit, TokenBucketOptions } from '../types.js';
+import type { AcquireOptions, ConsumeOptions, Decision, KeyedAcquirable, Limit, TokenBucketOptions } from '../types.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue, type QueueHost } from '../waiting/waiter-queue.js';
@@ -148,6 +149,22 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       return true;
     }
     return reserve(this.#limits, base, n, 0, now) === 0;
+  }
+
+  /**
+   * Takes `n` tokens (default 1) from `key`'s bucket if they are all there now, without waiting,
+   * and returns the whole decision: whether they were taken, what each limit holds after it, how
+   * long until the same request could pass and until the bucket is full again. `n > capacity` is
+   * a refused decision with `retryAfter: Infinity`.
+   */
+  take(key: string, n = 1): Decision {
+    if (typeof key !== 'string') throw badKey(key);
+    check.tokens(n);
+    const now = this.#clock.now();
+    const slot = this.#keys.slotOf(key, now);
+    // No room for a new key (every remembered key has waiters): refused, levels unknown.
+    if (slot < 0) return blindDecision(n === 0, n === 0 ? 0 : this.#noRoomWait(now), this.limits);
+    return decide(this.#limits, this.#refill(slot, now), n, this.capacity, now, this.limits);
   }
 
   /**

@@ -1,10 +1,11 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
+import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, Limit, TokenBucketOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
 import * as check from '../validate.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 
@@ -36,6 +37,9 @@ export let takeNow: (bucket: LocalBucket, n: number) => boolean;
  * earned; `false` at once if that would take longer than `maxWait`.
  */
 export let takeBlocking: (bucket: LocalBucket, n: number, maxWait: number, sleep: (ms: number) => void) => boolean;
+
+/** take(n): the non-waiting decision on `bucket` in full (`n` checked by the caller). */
+export let decideNow: (bucket: LocalBucket, n: number) => Decision;
 
 /**
  * State and verbs shared by {@link TokenBucket} and {@link AsyncTokenBucket}.
@@ -92,6 +96,7 @@ export abstract class LocalBucket implements AcquirableBucket {
   static {
     takeNow = (bucket, n) => (bucket.#several === undefined ? bucket.#tryTake(n) : bucket.#tryTakeAll(n));
     takeBlocking = (bucket, n, maxWait, sleep) => bucket.#blockingTake(n, maxWait, sleep);
+    decideNow = (bucket, n) => decide(LIMITS, bucket, n, bucket.capacity, bucket.#clock.now(), bucket.limits);
     LIMITS = {
       count: (b) => (b.#several === undefined ? 1 : b.#several.length / Slot.Stride),
       capacity: (b, i) => (b.#several === undefined ? b.#capacity : b.#several[Slot.Stride * i + Slot.Capacity]!),

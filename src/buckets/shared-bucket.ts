@@ -1,9 +1,10 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
+import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll } from '../core/limits.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Limit, TokenBucketOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
@@ -128,6 +129,18 @@ export class SharedTokenBucket implements AcquirableBucket {
     if (wait > (block ? maxWait : 0) || wait === Infinity) return false;
     sleepSync(wait); // the tokens are reserved: no lock is held while this thread sleeps
     return true;
+  }
+
+  /**
+   * Takes `n` tokens (default 1) if they are all there now, atomically with respect to every
+   * thread and without waiting, and returns the whole decision: whether they were taken, what
+   * each limit holds after it, how long until the same request could pass and until the bucket is
+   * full again. `n > capacity` is a refused decision with `retryAfter: Infinity`.
+   */
+  take(n = 1): Decision {
+    check.tokens(n);
+    const now = this.#clock.now();
+    return this.#buffer.locked(() => decide(BUFFER, this.#buffer, n, this.capacity, now, this.limits));
   }
 
   /**

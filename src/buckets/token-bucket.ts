@@ -1,7 +1,7 @@
-import type { ConsumeOptions } from '../types.js';
+import type { ConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
-import { LocalBucket, takeBlocking, takeNow } from './local-bucket.js';
+import { LocalBucket, decideNow, takeBlocking, takeNow } from './local-bucket.js';
 
 /**
  * A synchronous in-memory token bucket: holds up to `capacity` tokens and refills at
@@ -26,5 +26,16 @@ export class TokenBucket extends LocalBucket {
     const { block, maxWait } = check.consumeOptions(options);
     if (!block) return n <= this.capacity && takeNow(this, n);
     return takeBlocking(this, n, maxWait, sleepSync);
+  }
+
+  /**
+   * Takes `n` tokens (default 1) if every limit has them now, without waiting, and returns the
+   * whole decision: whether they were taken, what each limit holds after it, how long until the
+   * same request could pass and until every limit is full again. `n > capacity` is a refused
+   * decision with `retryAfter: Infinity`.
+   */
+  take(n = 1): Decision {
+    check.tokens(n);
+    return decideNow(this, n);
   }
 }

@@ -6,6 +6,8 @@
 // were made.
 
 import type { FailureAnswer } from './failure-policy.js';
+import { limitDecision } from '../core/decision.js';
+import type { Decision, LimitDecision } from '../types.js';
 import { Gatherer, type Batch } from './gather.js';
 import { RedisBucketError, TimedCalls } from './redis-call.js';
 import {
@@ -68,6 +70,14 @@ export class RedisEngine {
     return new Promise<boolean>((resolve) => {
       this.take(t, n, 0, (status) => resolve(status === 1), (error) => resolve(answer.take(error, n)));
     });
+  }
+
+  /**
+   * A take that does not wait, answered with the whole decision (levels after it, waits); on a
+   * Redis failure, what `answer` decides. Gathered like {@link takeNow}.
+   */
+  decide(t: RedisTarget, n: number, answer: FailureAnswer): Promise<Decision> {
+    return this.#gathered.addDecision(t, n, answer);
   }
 
   /**
@@ -143,7 +153,11 @@ export class RedisEngine {
     const notAfter = this.#notAfter();
     let command: string;
     let args: (string | number)[];
-    if (size === 1) {
+    if (batch.detailed) {
+      // Some caller wants the levels after its decision: only the general script reports them.
+      command = TAKE_CHAINS_COMMAND;
+      args = takeChainsArgs(batch, notAfter, true);
+    } else if (size === 1) {
       command = isOneKeyOneLimit(first) ? TAKE_ONE_COMMAND : TAKE_COMMAND;
       args = takeArgs(first, notAfter, batch.n(0), 0);
     } else if (batch.sharedLimit !== undefined) {
@@ -151,9 +165,13 @@ export class RedisEngine {
       args = takeManyArgs(batch, batch.sharedLimit, notAfter);
     } else {
       command = TAKE_CHAINS_COMMAND;
-      args = takeChainsArgs(batch, notAfter);
+      args = takeChainsArgs(batch, notAfter, false);
     }
     this.#calls.send(() => callScript(this.#client, command, args), first, (reply) => {
+      if (batch.detailed) {
+        this.#answerDetailed(batch, reply);
+        return;
+      }
       let taken: string;
       try {
         taken = size === 1 ? (this.#parseTake(reply, first)[0] === 1 ? '1' : '0') : this.#parseTakeMany(reply, size, first);
@@ -168,7 +186,9 @@ export class RedisEngine {
       }
     }, (error) => batch.fail(error), (reply) => {
       // Every caller had its answer: whatever the late batch took goes back, one refund per chain.
-      if (size === 1) {
+      if (batch.detailed) {
+        reply = Array.isArray(reply) ? walkDetailed(batch, reply, () => {}) ?? '' : '';
+      } else if (size === 1) {
         if (takenLate(reply)) this.refund(first, batch.n(0));
         return;
       }
@@ -184,6 +204,21 @@ export class RedisEngine {
       }
       for (const { t, n } of late.values()) this.refund(t, n);
     });
+  }
+
+  /** Answers a batch from take-chains' reply in full: decisions to those who want them, booleans to the others. */
+  #answerDetailed(batch: Batch, reply: unknown): void {
+    const decisions: (Decision | undefined)[] = [];
+    const taken = Array.isArray(reply) ? walkDetailed(batch, reply, (i, d) => (decisions[i] = d)) : undefined;
+    if (taken === undefined) {
+      batch.fail(this.#unexpected('take', reply, batch.target(0)));
+      return;
+    }
+    for (let i = 0; i < batch.size; i++) {
+      const answer = taken.charCodeAt(i);
+      if (answer === 101) batch.failOne(i, notAState(batch.target(i))); // 'e'
+      else batch.answer(i, batch.wantsDecision(i) ? decisions[i]! : answer === 49);
+    }
   }
 
   /**
@@ -265,11 +300,11 @@ function takeManyArgs(batch: Batch, limit: readonly string[], notAfter: string):
 }
 
 /**
- * Arguments of take-chains. KEYS: every key of the batch once; ARGV: not after, each key's limits
- * (taken from the first request on it), the number of requests, then per request its tokens, its
- * chain's length and the index of each of its keys.
+ * Arguments of take-chains. KEYS: every key of the batch once; ARGV: not after, whether to reply
+ * in full, each key's limits (taken from the first request on it), the number of requests, then
+ * per request its tokens, its chain's length and the index of each of its keys.
  */
-function takeChainsArgs(batch: Batch, notAfter: string): (string | number)[] {
+function takeChainsArgs(batch: Batch, notAfter: string, full: boolean): (string | number)[] {
   const index = new Map<string, number>();
   const limits: string[] = [];
   const requests: string[] = [String(batch.size)];
@@ -288,7 +323,42 @@ function takeChainsArgs(batch: Batch, notAfter: string): (string | number)[] {
       a = next;
     }
   }
-  return [index.size, ...index.keys(), notAfter, ...limits, ...requests];
+  return [index.size, ...index.keys(), notAfter, full ? '1' : '0', ...limits, ...requests];
+}
+
+/**
+ * Reads take-chains' reply in full: hands each decided request's {@link Decision} to `onDecision`
+ * and returns one character per request ('1', '0', 'e'), or `undefined` for a reply that is not
+ * one (its shape does not fit the batch).
+ */
+function walkDetailed(batch: Batch, reply: readonly unknown[], onDecision: (i: number, d: Decision) => void): string | undefined {
+  let at = 0;
+  let taken = '';
+  for (let i = 0; i < batch.size; i++) {
+    const answer = reply[at++];
+    if (answer !== '1' && answer !== '0' && answer !== 'e') return undefined;
+    taken += answer;
+    if (answer === 'e') continue;
+    const t = batch.target(i);
+    const n = batch.n(i);
+    const allowed = answer === '1';
+    const wait = parseNumber(reply[at++]);
+    let remaining = Infinity;
+    let resetAfter = 0;
+    const limits: LimitDecision[] = [];
+    for (const limit of t.limits) {
+      const level = parseNumber(reply[at++]);
+      if (Number.isNaN(level)) return undefined;
+      const part = limitDecision(limit, level);
+      limits.push(part);
+      if (part.remaining < remaining) remaining = part.remaining;
+      if (part.resetAfter > resetAfter) resetAfter = part.resetAfter;
+    }
+    // A request above a capacity can never pass, however long it waits.
+    const retryAfter = allowed ? 0 : n > t.capacity ? Infinity : wait;
+    onDecision(i, { allowed, remaining, retryAfter, resetAfter, limits });
+  }
+  return at === reply.length ? taken : undefined;
 }
 
 /** Whether a late reply (to a take whose caller had its answer) says it took or reserved tokens. */

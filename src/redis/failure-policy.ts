@@ -2,9 +2,10 @@
 // Redis kind): one policy type, checked for the kind of limiter it is given to, and applied to a
 // failed request the same way by every verb.
 
+import { blindDecision, type LimitConfig } from '../core/decision.js';
 import { RateLimitExceeded, asConsumed } from '../errors.js';
 import { kindOf } from '../kinds.js';
-import type { AcquirableBucket, KeyedAcquirable } from '../types.js';
+import type { AcquirableBucket, Decision, KeyedAcquirable } from '../types.js';
 import * as check from '../validate.js';
 import { RedisBucketError } from './redis-call.js';
 
@@ -31,19 +32,49 @@ export interface FailureAnswer {
   take(error: unknown, n: number): Promise<boolean>;
   /** A request that may wait up to `maxWait` ms: resolves (admitted) or rejects (`RateLimitExceeded` if refused). */
   acquire(error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void>;
+  /**
+   * A `take(n)` on a chain with `limits`: the local fallback's own decision, or under `'allow'` /
+   * `'deny'` one that knows no levels (every limit reads 0 remaining); rejects under `'throw'`.
+   */
+  decide(error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision>;
 }
 
 type Fixed = 'throw' | 'allow' | 'deny';
 type Ask = (n: number, maxWait: number, signal: AbortSignal | undefined) => Promise<void>;
+type Decide = (n: number) => Decision | Promise<Decision>;
 
 class Answer implements FailureAnswer {
   readonly #policy: Fixed | Ask;
+  readonly #decide: Decide | undefined;
   /** The `retryAfter` of a refusal under `'deny'` (ms): the limiter's timeout. */
   readonly #retryAfter: number;
 
-  constructor(policy: Fixed | Ask, retryAfter: number) {
+  constructor(policy: Fixed | Ask, retryAfter: number, decide?: Decide) {
     this.#policy = policy;
+    this.#decide = decide;
     this.#retryAfter = retryAfter;
+  }
+
+  decide(error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision> {
+    const policy = this.#policy;
+    if (!(error instanceof RedisBucketError) || policy === 'throw') return Promise.reject(error);
+    if (policy === 'allow') return Promise.resolve(blindDecision(true, 0, limits));
+    if (policy === 'deny') return Promise.resolve(blindDecision(false, this.#retryAfter, limits));
+    if (this.#decide !== undefined) {
+      try {
+        return Promise.resolve(this.#decide(n));
+      } catch (fallbackError) {
+        return Promise.reject(fallbackError);
+      }
+    }
+    // A fallback without take(): its non-waiting answer, without levels.
+    return policy(n, 0, undefined).then(
+      () => blindDecision(true, 0, limits),
+      (refusal: unknown) => {
+        if (!(refusal instanceof RateLimitExceeded)) throw refusal;
+        return blindDecision(false, refusal.retryAfter, limits);
+      },
+    );
   }
 
   take(error: unknown, n: number): Promise<boolean> {
@@ -106,9 +137,12 @@ export function checkFailurePolicy(value: unknown, kind: 'single' | 'keyed', tim
   }
   if (kindOf(value) === (kind === 'single' ? 'keyed' : 'single')) throw new TypeError(words.wrongKind);
   if (kind === 'single') {
-    const fallback = value as AcquirableBucket;
-    return new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n), timeout);
+    const fallback = value as AcquirableBucket & { take?: (n: number) => Decision | Promise<Decision> };
+    const decide = typeof fallback.take === 'function' ? (n: number) => fallback.take!(n) : undefined;
+    return new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n), timeout, decide);
   }
-  const fallback = value as KeyedAcquirable;
-  return (key) => new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n), timeout);
+  const fallback = value as KeyedAcquirable & { take?: (key: string, n: number) => Decision | Promise<Decision> };
+  const take = typeof fallback.take === 'function' ? fallback.take.bind(fallback) : undefined;
+  return (key) => new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n), timeout,
+    take === undefined ? undefined : (n) => take(key, n));
 }

@@ -4,6 +4,7 @@
 // calls would be decided). On a Redis Cluster a script may only touch keys of one hash slot, so
 // takes are gathered per slot.
 
+import type { Decision } from '../types.js';
 import type { FailureAnswer } from './failure-policy.js';
 import { isOneKeyOneLimit, type RedisTarget } from './target.js';
 
@@ -18,6 +19,8 @@ export class Batch {
   oneKey: string | undefined;
   /** Per request: target, n, resolve, failure answer. One flat array, as most batches hold one request. */
   readonly #requests: unknown[] = [];
+  /** Which requests want a whole decision (take()); `undefined` while none does. */
+  #decisions: boolean[] | undefined;
 
   constructor(t: RedisTarget) {
     this.sharedLimit = isOneKeyOneLimit(t) ? t.limitArgs : undefined;
@@ -38,6 +41,16 @@ export class Batch {
     return this.#requests[4 * i + 1] as number;
   }
 
+  /** Whether some request wants a whole decision: the batch's reply must carry the levels. */
+  get detailed(): boolean {
+    return this.#decisions !== undefined;
+  }
+
+  /** Whether request `i` wants a whole decision. */
+  wantsDecision(i: number): boolean {
+    return this.#decisions?.[i] === true;
+  }
+
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
     if (this.oneKey !== t.keys[0] || t.keys.length !== 1) this.oneKey = undefined;
     if (this.sharedLimit !== t.limitArgs) this.sharedLimit = undefined;
@@ -47,14 +60,22 @@ export class Batch {
     });
   }
 
-  /** Answers request `i`: taken or refused. */
-  answer(i: number, taken: boolean): void {
+  /** A request that wants the whole decision (take()). */
+  addDecision(t: RedisTarget, n: number, answer: FailureAnswer): Promise<Decision> {
+    (this.#decisions ??= [])[this.size] = true;
+    return this.add(t, n, answer) as unknown as Promise<Decision>;
+  }
+
+  /** Answers request `i`: taken or refused (or its decision, if it wants one). */
+  answer(i: number, taken: boolean | Decision): void {
     (this.#requests[4 * i + 2] as Resolve)(taken);
   }
 
   /** Answers request `i` as its failure policy says. */
   failOne(i: number, error: unknown): void {
-    (this.#requests[4 * i + 2] as Resolve)((this.#requests[4 * i + 3] as FailureAnswer).take(error, this.n(i)));
+    const answer = this.#requests[4 * i + 3] as FailureAnswer;
+    const n = this.n(i);
+    (this.#requests[4 * i + 2] as Resolve)(this.wantsDecision(i) ? answer.decide(error, n, this.target(i).limits) : answer.take(error, n));
   }
 
   /** Answers every request as its failure policy says. */
@@ -63,7 +84,7 @@ export class Batch {
   }
 }
 
-type Resolve = (taken: boolean | Promise<boolean>) => void;
+type Resolve = (answer: boolean | Decision | Promise<boolean | Decision>) => void;
 
 /**
  * Gathers takes until the tick's promise jobs have run, then hands each batch to `send`: one batch
@@ -82,6 +103,15 @@ export class Gatherer {
 
   /** A take of `n` tokens from the keys of `t` (all in one hash slot), decided with the others of this tick. */
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
+    return this.#batchFor(t).add(t, n, answer);
+  }
+
+  /** {@link add}, answered with the whole decision. */
+  addDecision(t: RedisTarget, n: number, answer: FailureAnswer): Promise<Decision> {
+    return this.#batchFor(t).addDecision(t, n, answer);
+  }
+
+  #batchFor(t: RedisTarget): Batch {
     const group = this.#groupOf(t.keys[0]!);
     let batch = this.#batches.get(group);
     if (batch === undefined) {
@@ -89,7 +119,7 @@ export class Gatherer {
       batch = new Batch(t);
       this.#batches.set(group, batch);
     }
-    return batch.add(t, n, answer);
+    return batch;
   }
 
   /**

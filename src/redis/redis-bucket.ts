@@ -3,7 +3,7 @@
 // own key only.
 
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import type { FailureAnswer } from './failure-policy.js';
 import type { RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
@@ -53,6 +53,17 @@ export abstract class RedisBucket implements AcquirableBucket {
    */
   consume(n = 1, options?: AsyncConsumeOptions): Promise<boolean> {
     return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
+  }
+
+  /**
+   * Takes `n` tokens (default 1) if every limit on the way has them, without waiting, and resolves
+   * the whole decision: whether they were taken, what each limit holds after it (this bucket's
+   * first, then its ancestors'), how long until the same request could pass and until every limit
+   * is full. One script call, gathered with the other calls of the tick. `n` above a capacity is a
+   * refused decision with `retryAfter: Infinity`.
+   */
+  take(n = 1): Promise<Decision> {
+    return this.#limiter.take(this.#chain, n, this.#onFailure);
   }
 
   /**

@@ -1,7 +1,7 @@
 import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../buckets/hierarchical.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
@@ -40,6 +40,11 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
    * `false`, or `RangeError` with `block`.
    */
   consume(n?: number, options?: AsyncConsumeOptions): Promise<boolean>;
+  /**
+   * The non-waiting decision in full: whether `n` tokens were taken from this bucket and every
+   * ancestor, each level after it (this bucket's first, then its ancestors'), and the waits.
+   */
+  take(n?: number): Promise<Decision>;
   /** The waiting form of {@link consume}: rejects {@link RateLimitExceeded} past `maxWait`. */
   acquire(n?: number, options?: AcquireOptions): Promise<void>;
   /** Milliseconds until this level alone has `n` tokens (`Infinity` if never). */
@@ -65,11 +70,13 @@ class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBu
     const initialTokens = node.initialTokens ?? node.capacity;
     const args = limitArgs([{ capacity: node.capacity, fillRate: node.fillRate, initialTokens }]);
     const what = `Redis hierarchy bucket ${JSON.stringify(node.name)}`;
-    const own: RedisTarget = { keys: [key], limitArgs: args, capacity: node.capacity, what };
+    const limits = [{ capacity: node.capacity, fillRate: node.fillRate }];
+    const own: RedisTarget = { keys: [key], limitArgs: args, capacity: node.capacity, limits, what };
     const chain: RedisTarget = parent === undefined ? own : {
       keys: [key, ...parent.#chain.keys],
       limitArgs: [...args, ...parent.#chain.limitArgs],
       capacity: Math.min(node.capacity, parent.#chain.capacity),
+      limits: [...limits, ...parent.#chain.limits],
       what,
     };
     super({ capacity: node.capacity, fillRate: node.fillRate, limiter, chain, own, onFailure, startsBelowCapacity: initialTokens < node.capacity });

@@ -1,6 +1,6 @@
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquireOptions, AsyncConsumeOptions, KeyedAcquirable, Limit } from '../types.js';
+import type { AcquireOptions, AsyncConsumeOptions, Decision, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
@@ -73,6 +73,20 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   }
 
   /**
+   * Takes `n` tokens (default 1) from `key`'s bucket if it has them, without waiting, and resolves
+   * the whole decision: whether they were taken, what each limit holds after it, how long until
+   * the same request could pass and until the bucket is full. One script call, gathered with the
+   * other calls of the tick. `n` above capacity is a refused decision with `retryAfter: Infinity`.
+   */
+  take(key: string, n = 1): Promise<Decision> {
+    try {
+      return this.#limiter.take(this.#target(key), n, this.#onFailure(key));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
    * Waits until `n` tokens of `key`'s bucket are taken. Rejects with `RateLimitExceeded` when the
    * wait would exceed `maxWait` (`maxWait: 0` reports `retryAfter` without waiting), with
    * `signal.reason` on abort (its reservation goes back), `RangeError` if `n > capacity`.
@@ -121,7 +135,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
 
   #target(key: string): RedisTarget {
     if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${check.show(key)}`);
-    return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity);
+    return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity, this.limits);
   }
 
 }
@@ -134,6 +148,7 @@ class KeyTarget implements RedisTarget {
     readonly keys: readonly [string],
     readonly limitArgs: readonly string[],
     readonly capacity: number,
+    readonly limits: readonly Readonly<Limit>[],
   ) {}
 
   get what(): string {

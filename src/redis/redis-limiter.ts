@@ -4,7 +4,7 @@
 // every process, since each later request sees the debt of those before it.
 
 import { RateLimitExceeded, asConsumed, neverFits } from '../errors.js';
-import type { AcquireOptions, AsyncConsumeOptions } from '../types.js';
+import type { AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { offAbort, onAbort } from '../waiting/abort.js';
 import { RedisEngine } from './engine.js';
@@ -39,6 +39,18 @@ export class RedisLimiter {
       if (block) return asConsumed(this.acquire(t, n, waitOptions, onFailure));
       if (n > t.capacity) return Promise.resolve(false);
       return this.#engine.takeNow(t, n, onFailure);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** `take(n)` of every Redis bucket: the non-waiting decision, with the levels after it. */
+  take(t: RedisTarget, n: number, onFailure: FailureAnswer): Promise<Decision> {
+    try {
+      check.tokens(n);
+      if (n <= t.capacity) return this.#engine.decide(t, n, onFailure);
+      // Never passes: the levels are read by a take of 0, which changes nothing.
+      return this.#engine.decide(t, 0, onFailure).then((d) => ({ ...d, allowed: false, retryAfter: Infinity }));
     } catch (error) {
       return Promise.reject(error);
     }

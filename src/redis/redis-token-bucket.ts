@@ -48,7 +48,7 @@ export class RedisTokenBucket extends RedisBucket {
     const limits = checkLimitOptions(o);
     const timeout = checkTimeout(o.timeout);
     const onFailure = checkFailurePolicy(o.onRedisError, 'single', timeout);
-    const target: RedisTarget = { keys: [key], limitArgs: limits.args, capacity: limits.capacity, what: `RedisTokenBucket ${JSON.stringify(key)}` };
+    const target: RedisTarget = { keys: [key], limitArgs: limits.args, capacity: limits.capacity, limits: limits.limits, what: `RedisTokenBucket ${JSON.stringify(key)}` };
     super({
       capacity: limits.capacity,
       fillRate: limits.fillRate,

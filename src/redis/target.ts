@@ -9,6 +9,8 @@ export interface RedisTarget {
   readonly limitArgs: readonly string[];
   /** Largest request that can ever be served (smallest capacity on the chain). */
   readonly capacity: number;
+  /** Every limit of the chain as configured, in the order of `limitArgs` (leaf first): what a decision reports. */
+  readonly limits: readonly Readonly<{ capacity: number; fillRate: number }>[];
   /** Names the bucket in errors, e.g. `RedisTokenBucket "api:user:1"` (read only for an error). */
   readonly what: string;
 }
