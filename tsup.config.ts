@@ -11,6 +11,7 @@ export default defineConfig({
     async: 'src/async.ts',
     hierarchical: 'src/hierarchical-entry.ts',
     redis: 'src/redis.ts',
+    http: 'src/http.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -20,5 +21,6 @@ export default defineConfig({
   clean: true,
   sourcemap: false,
   target: 'node20',
-  external: ['ioredis'],
+  // Frameworks are optional peers the http entry only names in types: never bundled, never loaded.
+  external: ['ioredis', 'express', 'fastify', 'hono'],
 });

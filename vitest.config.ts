@@ -15,6 +15,7 @@ const bucketflow = [
   { find: /^bucketflow\/async$/, replacement: src('async.ts') },
   { find: /^bucketflow\/hierarchical$/, replacement: src('hierarchical-entry.ts') },
   { find: /^bucketflow\/redis$/, replacement: src('redis.ts') },
+  { find: /^bucketflow\/http$/, replacement: src('http.ts') },
 ];
 
 // The Redis tests run once per supported ioredis major: `ioredis` (the devDependency, 5.x) and

@@ -10,6 +10,11 @@ const demos = [
   'manual-clock',
   'keyed',
   'workers',
+  'take',
+  'http-express',
+  'http-fastify',
+  'http-hono',
+  'http-fetch',
 ];
 
 const started = performance.now();

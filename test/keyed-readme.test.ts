@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 const root = new URL('../', import.meta.url);
 const readme = readFileSync(new URL('README.md', root), 'utf8');
-const section = readme.slice(readme.indexOf('\n## Many keys: '), readme.indexOf('\n## Performance'));
+const section = readme.slice(readme.indexOf('\n## Many keys: '), readme.indexOf('\n## Decisions'));
 const normalise = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join('\n');
 const examples = readdirSync(new URL('examples/', root))
   .filter((f) => f.endsWith('.ts'))
