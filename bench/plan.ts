@@ -5,7 +5,7 @@ import { MINIMAL_BUCKET_LUA, RETURN_ONE_LUA } from './minimal-lua.js';
 import { suites } from './suites/index.js';
 
 /** How a row's numbers are shown. */
-export type RowKind = 'ops' | 'heap' | 'waiters' | 'redis';
+export type RowKind = 'ops' | 'heap' | 'waiters' | 'redis' | 'http';
 
 export interface Row {
   id: string;
@@ -26,6 +26,13 @@ export interface Results {
   errors: Record<string, string>;
   ceiling: Record<string, number[]>;
 }
+
+/** The HTTP rows' reference: the same server with no limiter. */
+export const NO_LIMITER = 'no limiter';
+const HTTP_LOAD = '64 connections, no pipelining, in a process of its own; every limit is so large that each request passes '
+  + '(a run with any response other than 2xx fails)';
+const HTTP_READING = '"overhead" is 1e6/(requests/s) − the same for no limiter, in µs: how much longer the loaded server takes per '
+  + 'request with the limiter. "server CPU" is the server process\'s `process.cpuUsage()` over the measured window per request its route answered.';
 
 const row = (id: string, label: string, title: string, kind: RowKind, note: string, baseline?: string): Row => ({
   id, label, title, kind, note, baseline, contenders: () => Object.keys(suites[id] ?? {}),
@@ -74,6 +81,16 @@ export const ROWS: readonly Row[] = [
   row('redisKeysTwoLimitsC64', 'Redis c=64 over 10,000 keys, two limits', 'Several limits, Redis: concurrency 64 over 10,000 keys with two limits', 'redis',
     'As the row above, but each call on the next of 10,000 keys (no two calls of a tick on the same key), every key holding both limits.',
     'minimal two-limit Lua bucket'),
+  row('httpExpress', 'HTTP Express', 'HTTP, Express 5: `GET /` answering a short text on 127.0.0.1', 'http',
+    `Load: autocannon, ${HTTP_LOAD}. bucketflow: \`expressRateLimit\` with a \`KeyedTokenBucket\` keyed by client address, default `
+    + '(draft-11) headers. express-rate-limit: memory store, `standardHeaders: \'draft-8\'`, `legacyHeaders: false` (the same two '
+    + `header fields). ${HTTP_READING}`,
+    NO_LIMITER),
+  row('httpFastify', 'HTTP Fastify', 'HTTP, Fastify 5: `GET /` answering a short text on 127.0.0.1', 'http',
+    `Load: autocannon, ${HTTP_LOAD}. bucketflow: the \`fastifyRateLimit\` plugin with a \`KeyedTokenBucket\` keyed by client address, `
+    + 'default (draft-11) headers. @fastify/rate-limit: in-memory store, its default headers (`X-RateLimit-Limit`, `-Remaining`, '
+    + `\`-Reset\`). ${HTTP_READING}`,
+    NO_LIMITER),
 ];
 
 /** A script for the server-side ceiling: `EVALSHA <sha> ...args` under `redis-benchmark -P 16`. */
@@ -181,6 +198,38 @@ const severalLimitsTargets: Target[] = [
     'redisTwoLimitsC64', MIN_TWO_LUA, RTB),
 ];
 
+/** µs a contender adds to each request over the row's no-limiter server: 1e6/rps − 1e6/rps without. */
+export function overheadUs(m: Lookup, rowId: string, contender: string): number | undefined {
+  const rps = m(rowId, contender, 'opsPerSec');
+  const without = m(rowId, NO_LIMITER, 'opsPerSec');
+  return rps === undefined || without === undefined ? undefined : 1e6 / rps - 1e6 / without;
+}
+
+/** Signed µs with one decimal: "+3.2 µs", "−0.4 µs". */
+export const signedUs = (v: number): string => `${v < 0 ? '−' : '+'}${Math.abs(v).toFixed(1)} µs`;
+
+function overheadAtMost(text: string, rowId: string, ours: string, other: string): Target {
+  return {
+    text,
+    check: (m) => {
+      const a = overheadUs(m, rowId, ours);
+      const b = overheadUs(m, rowId, other);
+      if (a === undefined || b === undefined) return undefined;
+      return { measured: `${signedUs(a)} vs ${signedUs(b)}`, pass: a <= b };
+    },
+  };
+}
+
+const BF_EXPRESS = 'bucketflow expressRateLimit';
+const BF_FASTIFY = 'bucketflow fastifyRateLimit';
+
+const httpTargets: Target[] = [
+  explained(overheadAtMost('HTTP Express: bucketflow\'s overhead per request ≤ express-rate-limit\'s', 'httpExpress', BF_EXPRESS, 'express-rate-limit'),
+    'httpExpress', NO_LIMITER, BF_EXPRESS, 'express-rate-limit'),
+  explained(overheadAtMost('HTTP Fastify: bucketflow\'s overhead per request ≤ @fastify/rate-limit\'s', 'httpFastify', BF_FASTIFY, '@fastify/rate-limit'),
+    'httpFastify', NO_LIMITER, BF_FASTIFY, '@fastify/rate-limit'),
+];
+
 export const TARGETS: readonly Target[] = [
   ...localTargets('allow'),
   ...localTargets('reject'),
@@ -192,6 +241,7 @@ export const TARGETS: readonly Target[] = [
   ...redisC64Targets,
   ...redisKeysTargets,
   ...severalLimitsTargets,
+  ...httpTargets,
   {
     text: '10,000 async waiters: one timer',
     check: (m) => {

@@ -1,6 +1,6 @@
 // Turns the rounds' samples into the markdown written to bench/RESULTS.md (and printed). A quick
 // run prints the tables only: its windows are too short for the prose to be worth reading.
-import { OF_MINIMAL_BUCKET, type Evidence, type Lookup, type Results, type Row, type Target } from './plan.js';
+import { OF_MINIMAL_BUCKET, overheadUs, signedUs, type Evidence, type Lookup, type Results, type Row, type Target } from './plan.js';
 
 export interface Machine {
   cpu: string;
@@ -126,6 +126,7 @@ const HEADERS: Record<Row['kind'], (baseline: string) => string[]> = {
   heap: (b) => ['contender', 'ops/s', 'spread', 'heap B/key', 'spread', `heap × ${b}`],
   waiters: () => ['contender', 'heap B/waiter', 'spread', 'live timers'],
   redis: (b) => ['contender', 'ops/s', 'spread', 'p50 µs', 'p99 µs', 'client CPU µs/call', 'server CPU µs/op', `× ${b}`],
+  http: (b) => ['contender', 'requests/s', 'spread', 'p50 µs', 'p99 µs', 'server CPU µs/request', `overhead per request vs ${b}`],
 };
 
 /** One row's table: a line per contender, an error in place of numbers for one that failed. */
@@ -149,9 +150,13 @@ function rowTable(row: Row, results: Results, samples: (row: string, c: string, 
       body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), b === undefined ? '' : b.toFixed(0), sp('bytesPerKey'), vs(b, base('bytesPerKey'))]);
     } else if (row.kind === 'waiters') {
       body.push([c, (get('bytesPerWaiter') ?? NaN).toFixed(0), sp('bytesPerWaiter'), String(get('timers') ?? '')]);
-    } else {
+    } else if (row.kind === 'redis') {
       body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), us(get('p50Ms') ?? NaN), us(get('p99Ms') ?? NaN),
         cpuUs(get('cpuUsPerCall')), cpuUs(get('serverCpuUsPerOp')), vs(o, base('opsPerSec'))]);
+    } else {
+      const overhead = c === row.baseline ? undefined : overheadUs(m, row.id, c);
+      body.push([c, o === undefined ? '' : ops(o), sp('opsPerSec'), us(get('p50Ms') ?? NaN), us(get('p99Ms') ?? NaN),
+        cpuUs(get('serverCpuUsPerRequest')), overhead === undefined ? '–' : signedUs(overhead)]);
     }
   }
   return table(HEADERS[row.kind](row.baseline ?? ''), body);
@@ -203,6 +208,13 @@ function notes(m: Lookup, targets: readonly Target[], rows: readonly Row[]): str
       + 'client runs on one, so the side near 100 % of a core is what holds the rate. Both share this machine\'s cores, which makes the '
       + 'Redis rows the noisiest: compare ratios within one run.');
   }
+  if (rows.some((r) => r.kind === 'http')) {
+    out.push('- **HTTP**: the server and the load generator (autocannon, 64 connections each sending its next request once the last is '
+      + 'answered) are two processes sharing this machine\'s cores, so requests/s, and the overhead per request made from it, move with '
+      + 'whatever else runs: compare within one run. Server CPU per request is what each request cost the server process itself; times '
+      + 'requests/s it shows whether the server was the side near 100 % of a core (else the load generator held the rate). Latency is '
+      + 'autocannon\'s, from sending a request to its response.');
+  }
   out.push(...evidenceNotes(m, targets, rows, clock));
   return out;
 }
@@ -221,8 +233,12 @@ function evidenceNotes(m: Lookup, targets: readonly Target[], rows: readonly Row
   }
   return [...missed.values()].map(({ evidence, misses }) => {
     const row = rows.find((r) => r.id === evidence.row);
-    const shown = evidence.contenders.map((c) => (row?.kind === 'redis' ? redisEvidence(m, evidence.row, c) : opsEvidence(m, evidence.row, c)));
-    const tail = row?.kind !== 'redis' && clock !== undefined ? ` One clock read costs ${ns(clock)} ns.` : '';
+    const shown = evidence.contenders.map((c) => {
+      if (row?.kind === 'redis') return redisEvidence(m, evidence.row, c);
+      if (row?.kind === 'http') return httpEvidence(m, evidence.row, c);
+      return opsEvidence(m, evidence.row, c);
+    });
+    const tail = row?.kind !== 'redis' && row?.kind !== 'http' && clock !== undefined ? ` One clock read costs ${ns(clock)} ns.` : '';
     return `- **${row?.label ?? evidence.row}** (${misses.join('; ')}): ${shown.join('; ')}.${tail}`;
   });
 }
@@ -241,4 +257,15 @@ function redisEvidence(m: Lookup, rowId: string, c: string): string {
   const server = m(rowId, c, 'serverCpuUsPerOp');
   return `${c} ${ops(rate)} calls/s, p50 ${us(m(rowId, c, 'p50Ms') ?? NaN)} µs, client ${cpuUs(client)} µs/call `
     + `(${busy(client)} of a core), server ${server === undefined ? '?' : cpuUs(server)} µs/op (${busy(server)} of a core)`;
+}
+
+/** An HTTP contender's rate, what it adds to each request, latency and the server's CPU per request. */
+function httpEvidence(m: Lookup, rowId: string, c: string): string {
+  const rate = m(rowId, c, 'opsPerSec');
+  if (rate === undefined) return `${c} not measured`;
+  const overhead = overheadUs(m, rowId, c);
+  const cpu = m(rowId, c, 'serverCpuUsPerRequest');
+  const busy = cpu === undefined ? '' : ` (${((cpu * rate) / 1e4).toFixed(0)} % of a core)`;
+  return `${c} ${ops(rate)} requests/s${overhead === undefined || overhead === 0 ? '' : ` (${signedUs(overhead)} per request)`}, `
+    + `p50 ${us(m(rowId, c, 'p50Ms') ?? NaN)} µs, server CPU ${cpuUs(cpu)} µs/request${busy}`;
 }

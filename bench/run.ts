@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { build } from 'tsup';
 import type { Metrics, Timing } from './measure.js';
 import { startRedis } from './redis-server.js';
-import { CEILING_SCRIPTS, ROWS, TARGETS, type CeilingScript, type Results, type Row } from './plan.js';
+import { CEILING_SCRIPTS, ROWS, TARGETS, type CeilingScript, type Results, type Row, type RowKind } from './plan.js';
 import { renderReport, type Machine } from './report.js';
 import type { Job } from './suites/types.js';
 
@@ -71,6 +71,10 @@ const { quick, only, rounds } = optionsOrExit(process.argv.slice(2));
 
 const LOCAL: Timing = quick ? { warmMs: 50, measureMs: 100 } : { warmMs: 400, measureMs: 1000 };
 const REDIS: Timing = quick ? { warmMs: 100, measureMs: 200 } : { warmMs: 500, measureMs: 1500 };
+// An HTTP server needs longer to warm up (the framework's code as well as the limiter's), and the
+// load generator's start is outside these windows.
+const HTTP: Timing = quick ? { warmMs: 300, measureMs: 500 } : { warmMs: 1000, measureMs: 2000 };
+const TIMING: Record<RowKind, Timing> = { ops: LOCAL, heap: LOCAL, waiters: LOCAL, redis: REDIS, http: HTTP };
 const CEILING_REQUESTS = quick ? 50_000 : 400_000;
 
 /** What the bench is doing, for whoever watches it run. */
@@ -92,7 +96,10 @@ async function bundleChild(): Promise<string> {
     clean: true,
     silent: true,
     config: false,
-    external: ['ioredis', 'limiter', 'rate-limiter-flexible', 'simple-token-bucket'],
+    external: [
+      'ioredis', 'limiter', 'rate-limiter-flexible', 'simple-token-bucket',
+      'express', 'express-rate-limit', 'fastify', '@fastify/rate-limit', 'autocannon',
+    ],
     outExtension: () => ({ js: '.mjs' }),
   });
   return join(outDir, 'child.mjs');
@@ -125,7 +132,8 @@ function machine(): Machine {
     node: process.version,
     v8: process.versions.v8,
     redis,
-    peers: ['limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'ioredis'].map((p) => `${p} ${versionOf(p)}`).join(', '),
+    peers: ['limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'ioredis', 'express', 'express-rate-limit', 'fastify', '@fastify/rate-limit', 'autocannon']
+      .map((p) => `${p} ${versionOf(p)}`).join(', '),
     loadBefore: loadavg()[0]!,
     loadAfter: 0,
   };
@@ -160,7 +168,7 @@ interface Step {
 function stepsOf(round: number, rows: readonly Row[], child: string, redisPort: number, results: Results): Step[] {
   const steps: Step[] = [];
   for (const row of rows) {
-    const timing = row.kind === 'redis' ? REDIS : LOCAL;
+    const timing = TIMING[row.kind];
     for (const contender of rotate(row.contenders(), round)) {
       const key = `${row.id}/${contender}`;
       steps.push({

@@ -1,5 +1,6 @@
 import { acquire, queued } from './async.js';
 import { hierarchy } from './hierarchy.js';
+import { httpExpress, httpFastify } from './http.js';
 import { allow, clockCost, reject } from './local.js';
 import { manyKeys } from './many-keys.js';
 import { redisC1, redisC64, redisKeysC64 } from './redis.js';
@@ -21,4 +22,6 @@ export const suites: Record<string, Record<string, Contender>> = {
   redisKeysC64,
   redisTwoLimitsC64,
   redisKeysTwoLimitsC64,
+  httpExpress,
+  httpFastify,
 };
