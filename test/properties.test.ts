@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AsyncTokenBucket, HierarchicalTokenBucket, KeyedTokenBucket, ManualClock, TokenBucket } from 'bucketflow';
+import { advance, lowest, reserve, waitAll, type Limits } from '../src/core/limits.js';
 
 const EPS = 1e-6;
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -256,9 +257,10 @@ describe('HierarchicalTokenBucket invariants', () => {
   });
 });
 
-describe('the single-limit fast paths agree with the core', () => {
+describe('the fast paths agree with the core', () => {
   // A bucket with one limit runs a hand-written copy of the core's reserve; the same limit next to a
-  // second one that never binds runs the core itself. Every decision and level must match.
+  // second one that never binds runs the several-limits copy, which the next test pins to the core
+  // itself. Every decision and level must match.
   const never = { capacity: 1e9, fillRate: 1e9 };
   const opArb = fc.oneof(
     fc.record({ kind: fc.constant('consume' as const), n: fc.oneof(fc.double({ min: 0, max: 60, noNaN: true }), fc.constant(1)) }),
@@ -289,4 +291,97 @@ describe('the single-limit fast paths agree with the core', () => {
       { numRuns: 500 },
     );
   });
+
+  // The core on the same limits kept in plain arrays, next to the bucket on the same clock, which
+  // may step back. consume answers n = 0 and n above a capacity before any refill: so does the mirror.
+  const stepArb = fc.oneof(
+    opArb,
+    fc.record({ kind: fc.constant('advance' as const), ms: fc.double({ min: -500, max: 0, noNaN: true }) }),
+  );
+  const chainOf = (limits: { capacity: number; fillRate: number; initialTokens: number }[], start: number): Chain => ({
+    capacity: limits.map((l) => l.capacity),
+    perMs: limits.map((l) => l.fillRate / 1000),
+    level: limits.map((l) => l.initialTokens),
+    last: limits.map(() => start),
+  });
+
+  it('TokenBucket with several limits decides exactly as the core does on the same limits', () => {
+    fc.assert(
+      fc.property(fc.array(limitArb, { minLength: 2, maxLength: 4 }), fc.double({ min: 0, max: 2e12, noNaN: true }), fc.array(stepArb, { maxLength: 80 }), (limits, start, ops) => {
+        let now = start;
+        const bucket = new TokenBucket({ limits, clock: { now: () => now } });
+        const chain = chainOf(limits, start);
+        const fits = Math.min(...chain.capacity);
+        for (const op of ops) {
+          if (op.kind === 'advance') {
+            now += op.ms;
+            continue;
+          }
+          const decided = op.n === 0 || (op.n <= fits && reserve(ARRAYS, chain, op.n, 0, now) === 0);
+          expect(bucket.consume(op.n)).toBe(decided);
+          advance(ARRAYS, chain, now);
+          expect(bucket.tokens).toBe(lowest(ARRAYS, chain));
+          if (op.n <= fits) expect(bucket.timeUntil(op.n)).toBe(waitAll(ARRAYS, chain, op.n, now));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('HierarchicalTokenBucket decides exactly as the core does on the chain from the bucket to the root', () => {
+    const hierarchyOpArb = fc.oneof(
+      stepArb,
+      fc.record({ kind: fc.constant('consumeAt' as const), at: fc.nat(3), n: fc.oneof(fc.double({ min: 0, max: 60, noNaN: true }), fc.constant(1)) }),
+    );
+    fc.assert(
+      fc.property(fc.array(limitArb, { minLength: 1, maxLength: 4 }), fc.double({ min: 0, max: 2e12, noNaN: true }), fc.array(hierarchyOpArb, { maxLength: 80 }), (limits, start, ops) => {
+        let now = start;
+        // Leaf first, as the core sees a chain: buckets[i]'s parent is buckets[i + 1].
+        const buckets: HierarchicalTokenBucket[] = [];
+        for (let i = limits.length - 1; i >= 0; i--) {
+          const parent = buckets[0];
+          buckets.unshift(new HierarchicalTokenBucket({ ...limits[i]!, ...(parent ? { parent } : { clock: { now: () => now } }) }));
+        }
+        const chain = chainOf(limits, start);
+        for (const op of ops) {
+          if (op.kind === 'advance') {
+            now += op.ms;
+            continue;
+          }
+          // A bucket's consume charges it and every ancestor: the tail of the chain from it.
+          const from = op.kind === 'consumeAt' ? op.at % buckets.length : 0;
+          const tail = tailFrom(from);
+          const fits = Math.min(...chain.capacity.slice(from));
+          const decided = op.n === 0 || (op.n <= fits && reserve(tail, chain, op.n, 0, now) === 0);
+          expect(buckets[from]!.consume(op.n)).toBe(decided);
+          advance(ARRAYS, chain, now);
+          buckets.forEach((b, i) => expect(b.tokens).toBe(chain.level[i]));
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
+
+/** A chain of limits in plain arrays, for the core (as in test/core.test.ts). */
+interface Chain {
+  capacity: number[];
+  perMs: number[];
+  level: number[];
+  last: number[];
+}
+
+/** The limits of `chain` from index `from` on, as a chain of their own. */
+const tailFrom = (from: number): Limits<Chain> => ({
+  count: (c) => c.capacity.length - from,
+  capacity: (c, i) => c.capacity[from + i]!,
+  perMs: (c, i) => c.perMs[from + i]!,
+  level: (c, i) => c.level[from + i]!,
+  last: (c, i) => c.last[from + i]!,
+  set: (c, i, level, last) => {
+    c.level[from + i] = level;
+    c.last[from + i] = last;
+  },
+});
+
+const ARRAYS: Limits<Chain> = tailFrom(0);
