@@ -84,6 +84,14 @@ export class Batch {
   }
 }
 
+/**
+ * The most takes one script call carries. With many concurrent callers, full batches leave at
+ * once, so several are in flight: the client answers one batch's callers (and gathers the next)
+ * while the server runs another, instead of each side waiting for the other. A script of this
+ * many requests already spreads its call's fixed cost thin.
+ */
+const MAX_BATCH = 32;
+
 type Resolve = (answer: boolean | Decision | Promise<boolean | Decision>) => void;
 
 /**
@@ -103,16 +111,23 @@ export class Gatherer {
 
   /** A take of `n` tokens from the keys of `t` (all in one hash slot), decided with the others of this tick. */
   add(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
-    return this.#batchFor(t).add(t, n, answer);
+    const group = this.#groupOf(t.keys[0]!);
+    const batch = this.#batchFor(group, t);
+    const taken = batch.add(t, n, answer);
+    if (batch.size === MAX_BATCH) this.#sendNow(group, batch);
+    return taken;
   }
 
   /** {@link add}, answered with the whole decision. */
   addDecision(t: RedisTarget, n: number, answer: FailureAnswer): Promise<Decision> {
-    return this.#batchFor(t).addDecision(t, n, answer);
+    const group = this.#groupOf(t.keys[0]!);
+    const batch = this.#batchFor(group, t);
+    const decided = batch.addDecision(t, n, answer);
+    if (batch.size === MAX_BATCH) this.#sendNow(group, batch);
+    return decided;
   }
 
-  #batchFor(t: RedisTarget): Batch {
-    const group = this.#groupOf(t.keys[0]!);
+  #batchFor(group: number, t: RedisTarget): Batch {
     let batch = this.#batches.get(group);
     if (batch === undefined) {
       if (this.#batches.size === 0) process.nextTick(this.#flush);
@@ -120,6 +135,12 @@ export class Gatherer {
       this.#batches.set(group, batch);
     }
     return batch;
+  }
+
+  /** Sends a full batch at once; the group's next takes start another, sent after it. */
+  #sendNow(group: number, batch: Batch): void {
+    this.#batches.delete(group);
+    this.#send(batch);
   }
 
   /**

@@ -167,15 +167,10 @@ local function load(k, a, now)
   return refill(KEYS[k], redis.call('GET', KEYS[k]), a, now)
 end
 
--- GET replies of KEYS[1..count], read by MGET in slices that unpack can pass.
+-- GET replies of KEYS[1..count], read by one MGET (a batch holds a few dozen requests, far from
+-- what unpack can pass).
 local function read_keys(count)
-  if count <= 4000 then return redis.call('MGET', unpack(KEYS, 1, count)) end
-  local raws = {}
-  for i = 1, count, 4000 do
-    local part = redis.call('MGET', unpack(KEYS, i, math.min(i + 3999, count)))
-    for j = 1, #part do raws[i + j - 1] = part[j] end
-  end
-  return raws
+  return redis.call('MGET', unpack(KEYS, 1, count))
 end
 
 -- Formats of the states of 1 to 4 limits, for save; struct.pack takes a format per call.
