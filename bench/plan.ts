@@ -86,6 +86,11 @@ export const ROWS: readonly Row[] = [
     + '(draft-11) headers. express-rate-limit: memory store, `standardHeaders: \'draft-8\'`, `legacyHeaders: false` (the same two '
     + `header fields). ${HTTP_READING}`,
     NO_LIMITER),
+  row('httpExpressRedis', 'HTTP Express + Redis', 'HTTP, Express 5 with a Redis-backed limiter: `GET /` on 127.0.0.1', 'http',
+    `Load: autocannon, ${HTTP_LOAD}. bucketflow: \`expressRateLimit\` with a \`RedisKeyedTokenBucket\` on the bench's private `
+    + 'redis-server, keyed by client address. express-rate-limit with rate-limit-redis (its Redis store, commands sent through '
+    + `ioredis), \`standardHeaders: 'draft-8'\`. ${HTTP_READING}`,
+    NO_LIMITER),
   row('httpFastify', 'HTTP Fastify', 'HTTP, Fastify 5: `GET /` answering a short text on 127.0.0.1', 'http',
     `Load: autocannon, ${HTTP_LOAD}. bucketflow: the \`fastifyRateLimit\` plugin with a \`KeyedTokenBucket\` keyed by client address, `
     + 'default (draft-11) headers. @fastify/rate-limit: in-memory store, its default headers (`X-RateLimit-Limit`, `-Remaining`, '
@@ -226,6 +231,8 @@ const BF_FASTIFY = 'bucketflow fastifyRateLimit';
 const httpTargets: Target[] = [
   explained(overheadAtMost('HTTP Express: bucketflow\'s overhead per request ≤ express-rate-limit\'s', 'httpExpress', BF_EXPRESS, 'express-rate-limit'),
     'httpExpress', NO_LIMITER, BF_EXPRESS, 'express-rate-limit'),
+  explained(overheadAtMost('HTTP Express + Redis: bucketflow\'s overhead per request ≤ rate-limit-redis\'s', 'httpExpressRedis', BF_EXPRESS, 'express-rate-limit + rate-limit-redis'),
+    'httpExpressRedis', NO_LIMITER, BF_EXPRESS, 'express-rate-limit + rate-limit-redis'),
   explained(overheadAtMost('HTTP Fastify: bucketflow\'s overhead per request ≤ @fastify/rate-limit\'s', 'httpFastify', BF_FASTIFY, '@fastify/rate-limit'),
     'httpFastify', NO_LIMITER, BF_FASTIFY, '@fastify/rate-limit'),
 ];

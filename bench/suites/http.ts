@@ -103,6 +103,42 @@ const expressSetups: Record<string, Setup> = {
   },
 };
 
+/** An ioredis client of the bench's private redis-server. */
+async function redisClient(port: number | undefined): Promise<import('ioredis').Redis> {
+  if (port === undefined) throw new Error('the Redis HTTP row needs the private redis-server port');
+  const { Redis } = await import('ioredis');
+  return new Redis({ port, host: '127.0.0.1' });
+}
+
+/** Express with a Redis-backed limiter in front of the route: one budget per client across processes. */
+function expressRedisSetups(redisPort: number | undefined): Record<string, Setup> {
+  return {
+    'no limiter': { start: expressServer() },
+    'bucketflow expressRateLimit': {
+      header: 'ratelimit',
+      start: expressServer(async (app) => {
+        const { RedisKeyedTokenBucket } = await import('../../src/redis.js');
+        const limiter = new RedisKeyedTokenBucket({ redis: await redisClient(redisPort), prefix: `bench:http:${process.pid}:`, capacity: BIG, fillRate: BIG });
+        app.use(expressRateLimit({ limiter }));
+      }),
+    },
+    // rate-limit-redis: express-rate-limit's Redis store, sending its commands through ioredis.
+    'express-rate-limit + rate-limit-redis': {
+      header: 'ratelimit',
+      start: expressServer(async (app) => {
+        const { rateLimit } = await import('express-rate-limit');
+        const { RedisStore } = await import('rate-limit-redis');
+        const redis = await redisClient(redisPort);
+        const store = new RedisStore({
+          prefix: `bench:erl:${process.pid}:`,
+          sendCommand: (command: string, ...args: string[]) => redis.call(command, ...args) as never,
+        });
+        app.use(rateLimit({ windowMs: 60_000, limit: BIG, standardHeaders: 'draft-8', legacyHeaders: false, store }));
+      }),
+    },
+  };
+}
+
 const fastifySetups: Record<string, Setup> = {
   'no limiter': { start: fastifyServer() },
   'bucketflow fastifyRateLimit': {
@@ -206,4 +242,7 @@ function httpRow(setups: Record<string, Setup>): Record<string, Contender> {
 }
 
 export const httpExpress = httpRow(expressSetups);
+export const httpExpressRedis: Record<string, Contender> = Object.fromEntries(
+  Object.keys(expressRedisSetups(undefined)).map((name) => [name, (job: Job) => httpRow(expressRedisSetups(job.redisPort))[name]!(job)]),
+);
 export const httpFastify = httpRow(fastifySetups);

@@ -1,6 +1,6 @@
 import { acquire, queued } from './async.js';
 import { hierarchy } from './hierarchy.js';
-import { httpExpress, httpFastify } from './http.js';
+import { httpExpress, httpExpressRedis, httpFastify } from './http.js';
 import { allow, clockCost, reject } from './local.js';
 import { manyKeys } from './many-keys.js';
 import { redisC1, redisC64, redisKeysC64 } from './redis.js';
@@ -24,4 +24,5 @@ export const suites: Record<string, Record<string, Contender>> = {
   redisKeysTwoLimitsC64,
   httpExpress,
   httpFastify,
+  httpExpressRedis,
 };
