@@ -94,7 +94,6 @@ class Answer implements FailureAnswer {
   }
 }
 
-
 /**
  * The local fallback's answer to a request Redis could not decide. A request larger than the
  * fallback can ever hold is refused (`RateLimitExceeded`, never if retried), not a `RangeError`:
