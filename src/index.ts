@@ -9,6 +9,7 @@ export {
   type BucketHierarchyNames,
 } from './buckets/hierarchical.js';
 export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLimited } from './rate-limit.js';
+export { Semaphore, type SemaphoreOptions, type Lease } from './semaphore.js';
 export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
 export type {

@@ -1,6 +1,7 @@
 // Waiters of Redis buckets sleeping until their reserved tokens are earned. One timer for all of
 // them (a min-heap on wake time), however many wait: 10,000 waiters are not 10,000 timers.
 
+import { TimeHeap } from '../waiting/time-heap.js';
 import { timerDelay } from '../waiting/timer-delay.js';
 
 /** One sleeping waiter; `until` is `performance.now()` time. */
@@ -10,12 +11,6 @@ export interface Sleeper {
   wake: (() => void) | undefined; // undefined once woken or cancelled
 }
 
-interface Entry {
-  readonly at: number;
-  readonly seq: number; // equal times wake in the order they were set
-  readonly sleeper: Sleeper;
-}
-
 interface KeySleepers {
   readonly sleepers: Set<Sleeper>;
   /** Wake time of the latest sleeper added: later ones never wake before it (FIFO per key). */
@@ -23,9 +18,9 @@ interface KeySleepers {
 }
 
 export class Sleepers {
-  #heap: Entry[] = [];
+  /** Each sleeper at its wake time; a sleeper moved earlier leaves a stale entry behind. */
+  #heap = new TimeHeap<Sleeper>();
   #byKey = new Map<string, KeySleepers>();
-  #seq = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #timerAt = Infinity;
   #live = 0;
@@ -45,7 +40,7 @@ export class Sleepers {
     k.last = s.until;
     k.sleepers.add(s);
     this.#live++;
-    this.#push({ at: s.until, seq: this.#seq++, sleeper: s });
+    this.#heap.push(s.until, s);
     this.#arm();
     return s;
   }
@@ -70,7 +65,7 @@ export class Sleepers {
     for (const s of k.sleepers) {
       if (s.until > until) {
         s.until = until;
-        this.#push({ at: until, seq: this.#seq++, sleeper: s }); // the older, later entry goes stale
+        this.#heap.push(until, s); // the older, later entry goes stale
       }
     }
     if (k.last > until) k.last = until;
@@ -79,12 +74,10 @@ export class Sleepers {
 
   #run(): void {
     const now = performance.now();
-    for (;;) {
-      const top = this.#heap[0];
-      if (top === undefined || top.at > now) break;
-      this.#pop();
-      const s = top.sleeper;
-      if (s.wake === undefined || s.until !== top.at) continue; // cancelled, or moved earlier
+    while (this.#heap.nextAt <= now) {
+      const at = this.#heap.nextAt;
+      const s = this.#heap.pop()!;
+      if (s.wake === undefined || s.until !== at) continue; // cancelled, or moved earlier
       const wake = s.wake;
       s.wake = undefined;
       this.#forget(s);
@@ -96,18 +89,18 @@ export class Sleepers {
   // Re-checks when it fires, so a timer that fires early (or was capped) only re-arms: no waiter
   // wakes before its time by this process's clock.
   #arm(): void {
-    if (this.#live === 0) this.#heap = []; // only stale entries left: they must not keep a timer (and the process) alive
-    const top = this.#heap[0];
-    if (top === undefined) {
+    if (this.#live === 0) this.#heap.clear(); // only stale entries left: they must not keep a timer (and the process) alive
+    const at = this.#heap.nextAt;
+    if (at === Infinity) {
       if (this.#timer !== undefined) clearTimeout(this.#timer);
       this.#timer = undefined;
       this.#timerAt = Infinity;
       return;
     }
-    if (this.#timer !== undefined && this.#timerAt <= top.at) return;
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    const delay = timerDelay(top.at - performance.now());
-    this.#timerAt = top.at;
+    const delay = timerDelay(at - performance.now());
+    this.#timerAt = at;
     this.#timer = setTimeout(this.#fire, delay);
   }
 
@@ -116,38 +109,4 @@ export class Sleepers {
     const k = this.#byKey.get(s.key);
     if (k !== undefined && k.sleepers.delete(s) && k.sleepers.size === 0) this.#byKey.delete(s.key);
   }
-
-  #push(e: Entry): void {
-    const h = this.#heap;
-    let i = h.length;
-    h.push(e);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (!before(e, h[parent]!)) break;
-      h[i] = h[parent]!;
-      i = parent;
-    }
-    h[i] = e;
-  }
-
-  #pop(): void {
-    const h = this.#heap;
-    const last = h.pop()!;
-    if (h.length === 0) return;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= h.length) break;
-      const r = l + 1;
-      const c = r < h.length && before(h[r]!, h[l]!) ? r : l;
-      if (!before(h[c]!, last)) break;
-      h[i] = h[c]!;
-      i = c;
-    }
-    h[i] = last;
-  }
-}
-
-function before(a: Entry, b: Entry): boolean {
-  return a.at < b.at || (a.at === b.at && a.seq < b.seq);
 }

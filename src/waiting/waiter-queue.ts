@@ -1,5 +1,6 @@
 import { schedule, type Clock, type ClockTimer } from '../clock.js';
 import { offAbort, onAbort } from './abort.js';
+import { TimeHeap } from './time-heap.js';
 
 /**
  * What a bucket tells its queue. Every waiter has reserved its tokens when it queued; `serve` is
@@ -10,12 +11,18 @@ export interface QueueHost {
   readonly clock: Clock;
   /**
    * 0 if the head waiter (`n` tokens, reserved to be earned at clock time `at`) has its tokens
-   * now, else the ms still to wait. A host may serve before `at` when it can tell the tokens came
-   * sooner (a waiter ahead gave its reservation back).
+   * now, else the ms still to wait: `Infinity` when only the host can tell (it pumps the queue
+   * when that changes). A host may serve before `at` when it can tell the tokens came sooner (a
+   * waiter ahead gave its reservation back).
    */
   serve(n: number, at: number, now: number): number;
-  /** A queued waiter gave up (abort): give back its reservation of `n` tokens. */
+  /** A queued waiter gave up (abort, or its deadline passed): give back its reservation of `n` tokens. */
   release(n: number): void;
+  /**
+   * What a waiter whose deadline passed is rejected with. Only hosts that queue waiters with a
+   * deadline (whose wait is not known when they queue) need it.
+   */
+  timedOut?(n: number): unknown;
 }
 
 /** What only some waiters have: an abort signal. */
@@ -56,12 +63,21 @@ export class WaiterQueue {
   #live = 0;
   #owed = 0;
   #rare: Map<number, RareParts> | undefined;
+  /** Sequence numbers of the waiters with a deadline, by deadline (entries of settled waiters go stale). */
+  #deadlines: TimeHeap<number> | undefined;
   #timer: ClockTimer | undefined;
-  /** The head (sequence number) the timer was armed for: while it stays head its wait can only grow, so the timer stays. */
+  /**
+   * Clock time the timer fires at. A timer due no later than needed stays: nothing but time
+   * serves an unchanged head, and a wake that comes early only re-arms.
+   */
+  #timerAt = Infinity;
+  /** The head (sequence number) the timer was armed for: while it stays head, its wait can only grow. */
   #armedFor = -1;
   #pumpQueued = false;
   readonly #wake = (): void => {
     this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#armedFor = -1;
     this.pump(this.#host.clock.now());
   };
   readonly #deferredPump = (): void => {
@@ -87,11 +103,13 @@ export class WaiterQueue {
 
   /**
    * Queues a waiter that has reserved `n` tokens, earned at clock time `at`. It resolves when the
-   * host serves it, or rejects with `signal.reason` on abort (its reservation goes back).
+   * host serves it, or rejects with `signal.reason` on abort, or with the host's `timedOut(n)` if
+   * it is still waiting at clock time `deadline` (its reservation goes back either way).
    */
-  enqueue(n: number, at: number, signal: AbortSignal | undefined): Promise<void> {
+  enqueue(n: number, at: number, signal: AbortSignal | undefined, deadline = Infinity): Promise<void> {
     const promise = new Promise<void>(capture);
     const seq = this.#base + this.#resolves.length;
+    if (deadline !== Infinity) (this.#deadlines ??= new TimeHeap()).push(deadline, seq);
     this.#resolves.push(nextResolve);
     this.#ns.push(n);
     this.#ats?.push(at);
@@ -103,6 +121,7 @@ export class WaiterQueue {
     this.#live++;
     this.#owed += n;
     if (this.#live === 1) this.pump(this.#host.clock.now());
+    else if (deadline < this.#timerAt) this.#arm(deadline, this.#host.clock.now());
     return promise;
   }
 
@@ -113,23 +132,65 @@ export class WaiterQueue {
       if (head < 0) {
         this.#timer?.cancel();
         this.#timer = undefined;
+        this.#timerAt = Infinity;
         this.#armedFor = -1;
+        this.#deadlines?.clear(); // only settled waiters' entries are left
         return;
       }
-      const seq = this.#base + head;
       const wait = this.#host.serve(this.#ns[head]!, this.#ats === undefined ? Infinity : this.#ats[head]!, now);
       if (wait === 0) {
         this.#finish(head, true, undefined);
-      } else {
-        // Every acquire pumps the queue; re-arming each time would create one timer per waiter.
-        // Nothing but time adds tokens for an unchanged head (an early wake just re-arms).
-        if (this.#timer !== undefined && this.#armedFor === seq) return;
-        this.#timer?.cancel();
-        this.#armedFor = seq;
-        this.#timer = schedule(this.#host.clock, wait, this.#wake);
-        return;
+        continue;
       }
+      // A waiter whose deadline passed leaves first (it may be the head: look again).
+      if (this.#deadlines !== undefined && this.#expire(now)) continue;
+      const deadline = this.#nextDeadline();
+      const seq = this.#base + head;
+      if (this.#timer !== undefined && this.#armedFor === seq && this.#timerAt <= deadline) return;
+      this.#arm(Math.min(now + wait, deadline), now);
+      this.#armedFor = seq;
+      return;
     }
+  }
+
+  /**
+   * Makes sure the one timer fires by clock time `at`: every acquire pumps the queue, and
+   * re-arming each time would create one timer per waiter.
+   */
+  #arm(at: number, now: number): void {
+    if (this.#timer !== undefined && this.#timerAt <= at) return;
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#timerAt = at;
+    this.#armedFor = -1;
+    if (at !== Infinity) this.#timer = schedule(this.#host.clock, at - now, this.#wake);
+  }
+
+  /** Index of a waiter by sequence number, or -1 if it has settled. */
+  #indexOf(seq: number): number {
+    const index = seq - this.#base;
+    return index >= 0 && this.#resolves[index] !== undefined ? index : -1;
+  }
+
+  /** The earliest deadline of a waiter still waiting (`Infinity` if none); drops settled waiters' entries. */
+  #nextDeadline(): number {
+    const deadlines = this.#deadlines;
+    if (deadlines === undefined) return Infinity;
+    while (deadlines.size > 0 && this.#indexOf(deadlines.peek()!) < 0) deadlines.pop();
+    return deadlines.nextAt;
+  }
+
+  /** Refuses every waiter whose deadline is `now` or earlier; whether there was one. */
+  #expire(now: number): boolean {
+    let expired = false;
+    while (this.#nextDeadline() <= now) {
+      const index = this.#indexOf(this.#deadlines!.pop()!);
+      const n = this.#ns[index]!;
+      this.#host.release(n);
+      this.#finish(index, false, this.#host.timedOut!(n));
+      expired = true;
+    }
+    return expired;
   }
 
   /** Index of the first waiter still waiting, or -1. */
@@ -173,8 +234,8 @@ export class WaiterQueue {
   }
 
   #cancel(seq: number, reason: unknown): void {
-    const index = seq - this.#base;
-    if (index < 0 || this.#resolves[index] === undefined) return;
+    const index = this.#indexOf(seq);
+    if (index < 0) return;
     const wasHead = this.#peek() === index;
     this.#host.release(this.#ns[index]!);
     this.#finish(index, false, reason);
