@@ -10,3 +10,10 @@ export type { RedisFailurePolicy } from './redis/failure-policy.js';
 export type { AsyncConsumeOptions, AcquireOptions, Decision, LimitDecision } from './types.js';
 export { RedisBucketError } from './redis/redis-call.js';
 export { RateLimitExceeded } from './errors.js';
+export {
+  RedisSemaphore,
+  LeaseExpired,
+  type RedisSemaphoreOptions,
+  type RedisLease,
+  type RedisSemaphoreFailurePolicy,
+} from './redis/redis-semaphore.js';

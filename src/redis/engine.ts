@@ -90,7 +90,7 @@ export class RedisEngine {
     // One key with one limit (the common case) has a lean script of its own: same arguments.
     const command = isOneKeyOneLimit(t) ? TAKE_ONE_COMMAND : TAKE_COMMAND;
     // A take of 0 writes nothing that matters late; it is never stale.
-    const args = takeArgs(t, n > 0 ? this.#notAfter() : NO_LIMIT, n, maxWait);
+    const args = takeArgs(t, n > 0 ? this.notAfter() : NO_LIMIT, n, maxWait);
     this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
       let status: TakeStatus;
       let wait: number;
@@ -110,7 +110,7 @@ export class RedisEngine {
   /** Reads the wait for `n` tokens and the lowest level on `t` (read-only); rejects on a Redis failure. */
   peek<T>(t: RedisTarget, n: number, pick: (wait: number, lowest: number) => T): Promise<T> {
     return this.#run(PEEK_COMMAND, [t.keys.length, ...t.keys, String(n), ...t.limitArgs], t, (reply) => {
-      if (!Array.isArray(reply) || reply.length !== 2) throw this.#unexpected('peek', reply, t);
+      if (!Array.isArray(reply) || reply.length !== 2) throw this.unexpected('peek', reply, t.what);
       return pick(parseNumber(reply[0]), parseNumber(reply[1]));
     });
   }
@@ -137,6 +137,30 @@ export class RedisEngine {
     return this.#calls.run(start, t, onReply);
   }
 
+  /**
+   * Runs script `command` (keys and arguments in `args`, key count first) for a limiter of
+   * another shape (a semaphore): exactly one of `onReply` or `onError` within the timeout, and
+   * `onLate` for a reply that comes after it (what the call took must then go back).
+   */
+  send(what: string, command: string, args: (string | number)[], onReply: (reply: unknown) => void,
+    onError: (error: RedisBucketError) => void, onLate?: (reply: unknown) => void): void {
+    this.#calls.send(() => callScript(this.#client, command, args), what, onReply, onError, onLate);
+  }
+
+  /** {@link send} as a promise of `onReply(reply)`; rejects on a failure or when `onReply` throws. */
+  call<T>(what: string, command: string, args: (string | number)[], onReply: (reply: unknown) => T): Promise<T> {
+    return this.#calls.run(() => callScript(this.#client, command, args), what, onReply);
+  }
+
+  /** What a reply that is not one of `script`'s fails with (`'stale'`: the server's clock ran ahead of our estimate). */
+  unexpected(script: string, reply: unknown, what: string): RedisBucketError {
+    if (reply !== STALE) return new RedisBucketError(`${what}: unexpected reply from the ${script} script: ${JSON.stringify(reply)}`);
+    // The server ran the call after the time we computed for the end of its caller's wait, but the
+    // caller still waits: the server's clock is ahead of our estimate. Measure it again.
+    this.#serverClock.resample();
+    return new RedisBucketError(`${what}: Redis judged the call too late to run before its caller stopped waiting (the server's clock moved ahead; it is being measured again)`);
+  }
+
   #run<T>(command: string, args: (string | number)[], t: RedisTarget, onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T): Promise<T> {
     this.#gathered.sendFirst(t.keys);
@@ -150,7 +174,7 @@ export class RedisEngine {
   #sendBatch(batch: Batch): void {
     const size = batch.size;
     const first = batch.target(0);
-    const notAfter = this.#notAfter();
+    const notAfter = this.notAfter();
     let command: string;
     let args: (string | number)[];
     if (batch.detailed) {
@@ -211,7 +235,7 @@ export class RedisEngine {
     const decisions: (Decision | undefined)[] = [];
     const taken = Array.isArray(reply) ? walkDetailed(batch, reply, (i, d) => (decisions[i] = d)) : undefined;
     if (taken === undefined) {
-      batch.fail(this.#unexpected('take', reply, batch.target(0)));
+      batch.fail(this.unexpected('take', reply, batch.target(0).what));
       return;
     }
     for (let i = 0; i < batch.size; i++) {
@@ -226,7 +250,7 @@ export class RedisEngine {
    * now, and one more `timeout` absorbs any error in the estimate of the server's clock. A take that
    * runs later changes nothing; one that runs between the two is given back when its reply comes.
    */
-  #notAfter(): string {
+  notAfter(): string {
     return msArg(Math.ceil(this.#serverClock.serverTime(clock.now() + 2 * this.#timeout)));
   }
 
@@ -234,23 +258,15 @@ export class RedisEngine {
   #parseTake(reply: unknown, t: RedisTarget): readonly [TakeStatus, number] {
     if (reply === 1) return TAKEN; // the one-key script's short answer for "taken"
     if (!Array.isArray(reply) || reply.length !== 3 || (reply[0] !== 0 && reply[0] !== 1 && reply[0] !== 2)) {
-      throw this.#unexpected('take', reply, t);
+      throw this.unexpected('take', reply, t.what);
     }
     return [reply[0], parseNumber(reply[1])];
   }
 
   /** One '1' (taken), '0' (refused) or 'e' (not a bucket state) per request, from the take-many script. */
   #parseTakeMany(reply: unknown, count: number, t: RedisTarget): string {
-    if (typeof reply !== 'string' || reply.length !== count || !/^[01e]*$/.test(reply)) throw this.#unexpected('take', reply, t);
+    if (typeof reply !== 'string' || reply.length !== count || !/^[01e]*$/.test(reply)) throw this.unexpected('take', reply, t.what);
     return reply;
-  }
-
-  #unexpected(script: string, reply: unknown, t: RedisTarget): RedisBucketError {
-    if (reply !== STALE) return new RedisBucketError(`${t.what}: unexpected reply from the ${script} script: ${JSON.stringify(reply)}`);
-    // The server ran the take after the time we computed for the end of its caller's wait, but the
-    // caller still waits: the server's clock is ahead of our estimate. Measure it again.
-    this.#serverClock.resample();
-    return new RedisBucketError(`${t.what}: Redis judged the call too late to run before its caller stopped waiting (the server's clock moved ahead; it is being measured again)`);
   }
 }
 

@@ -1,4 +1,4 @@
-// The Lua scripts every Redis bucket runs, one per command (src/redis/lua/*.lua, each with a
+// The Lua scripts every Redis limiter runs, one per command (src/redis/lua/*.lua, each with a
 // header listing KEYS, ARGV and its reply). Each state change is one script: Redis runs it
 // atomically on its single thread, so check-then-write needs no lock and no second round trip.
 // The texts come from a module generated at build time (scripts/embed-lua.mjs): nothing is read
@@ -13,6 +13,8 @@ import * as lua from './lua/scripts.generated.js';
 // whole text on every call, making every function in it anew, so a command gets only the
 // definitions it uses (directly or through another one), in bucket.lua's order.
 const assemble = (command: string): string => `local EPSILON = ${EPSILON}\n${used(lua.bucket, command)}\n${command}`;
+/** A semaphore command: what it uses of semaphore.lua, then its own text. */
+const assembleSemaphore = (command: string): string => `${used(lua.semaphore, command)}\n${command}`;
 
 /**
  * The top-level definitions of `shared` (each `local NAME = ...` or `local function NAME`, with
@@ -67,6 +69,14 @@ export const PEEK_LUA = assemble(lua.peek);
 export const CREATE_LUA = assemble(lua.create);
 /** Gives a reservation back (lua/refund.lua). */
 export const REFUND_LUA = assemble(lua.refund);
+/** Semaphore: leases now, or a place in the queue (lua/semaphore-acquire.lua). */
+export const SEMAPHORE_ACQUIRE_LUA = assembleSemaphore(lua.semaphoreAcquire);
+/** Semaphore: leases given back, waiters that gave up; wakes those whose turn came (lua/semaphore-release.lua). */
+export const SEMAPHORE_RELEASE_LUA = assembleSemaphore(lua.semaphoreRelease);
+/** Semaphore: renews leases (lua/semaphore-extend.lua). */
+export const SEMAPHORE_EXTEND_LUA = assembleSemaphore(lua.semaphoreExtend);
+/** Semaphore, read-only: leases held and waiters queued (lua/semaphore-count.lua). */
+export const SEMAPHORE_COUNT_LUA = assembleSemaphore(lua.semaphoreCount);
 
 // Named after the script's own hash: two versions of this library on one client (or one
 // server) never call each other's script under the same name.
@@ -80,6 +90,10 @@ export const TAKE_CHAINS_COMMAND = `bucketflowTakeChains_${tag(TAKE_CHAINS_LUA)}
 export const PEEK_COMMAND = `bucketflowPeek_${tag(PEEK_LUA)}`;
 export const CREATE_COMMAND = `bucketflowCreate_${tag(CREATE_LUA)}`;
 export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
+export const SEMAPHORE_ACQUIRE_COMMAND = `bucketflowSemAcquire_${tag(SEMAPHORE_ACQUIRE_LUA)}`;
+export const SEMAPHORE_RELEASE_COMMAND = `bucketflowSemRelease_${tag(SEMAPHORE_RELEASE_LUA)}`;
+export const SEMAPHORE_EXTEND_COMMAND = `bucketflowSemExtend_${tag(SEMAPHORE_EXTEND_LUA)}`;
+export const SEMAPHORE_COUNT_COMMAND = `bucketflowSemCount_${tag(SEMAPHORE_COUNT_LUA)}`;
 
 /** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
 export interface ScriptClient {
@@ -107,6 +121,10 @@ export function defineScripts(client: ScriptClient): void {
   client.defineCommand(PEEK_COMMAND, { lua: PEEK_LUA, readOnly: true });
   client.defineCommand(CREATE_COMMAND, { lua: CREATE_LUA });
   client.defineCommand(REFUND_COMMAND, { lua: REFUND_LUA });
+  client.defineCommand(SEMAPHORE_ACQUIRE_COMMAND, { lua: SEMAPHORE_ACQUIRE_LUA });
+  client.defineCommand(SEMAPHORE_RELEASE_COMMAND, { lua: SEMAPHORE_RELEASE_LUA });
+  client.defineCommand(SEMAPHORE_EXTEND_COMMAND, { lua: SEMAPHORE_EXTEND_LUA });
+  client.defineCommand(SEMAPHORE_COUNT_COMMAND, { lua: SEMAPHORE_COUNT_LUA, readOnly: true });
   defined.add(client);
 }
 

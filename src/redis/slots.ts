@@ -19,3 +19,9 @@ export function hashSlot(key: string): number {
   for (const byte of encoder.encode(hashed)) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ byte) & 0xff]!;
   return crc % 16384;
 }
+
+/** Whether `key` has a non-empty {hash tag}: then keys that add to it keep its hash slot. */
+export function hasHashTag(key: string): boolean {
+  const open = key.indexOf('{');
+  return open >= 0 && key.indexOf('}', open + 1) > open + 1;
+}

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { Cluster } from 'ioredis';
-import { RateLimitExceeded, RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
+import { RateLimitExceeded, RedisKeyedTokenBucket, RedisSemaphore, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
 import { hashSlot } from '../../src/redis/slots.js';
 import { describeRedis, redisPidDir } from './helpers/env.js';
 import { RedisCluster } from './helpers/servers.js';
@@ -104,6 +104,33 @@ describeRedis('Redis buckets on a 3-master Redis Cluster', 'binary', () => {
     const keyed = new RedisKeyedTokenBucket({ redis, prefix: 'kml:', limits: [{ capacity: 2, fillRate: 0.01 }, { capacity: 3, fillRate: 0.001 }] });
     const keys = ['a', 'b', 'c', 'd', 'e', 'f'];
     expect(await Promise.all(keys.flatMap((k) => [1, 1, 1].map(() => keyed.consume(k))))).toEqual(keys.flatMap(() => [true, true, false]));
+  });
+
+  it('runs RedisSemaphores on whichever node owns their slot, woken across clients by pub/sub', async () => {
+    const other = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[1]!.port }]);
+    other.on('error', () => {});
+    try {
+      const names = ['sem:a', 'sem:b', 'sem:c', 'sem:d'];
+      const slots = new Set(names.map((k) => hashSlot(`{${k}}:leases`)));
+      expect(slots.size).toBeGreaterThan(1);
+      for (const key of names) {
+        const a = new RedisSemaphore({ redis, key, limit: 1 });
+        const b = new RedisSemaphore({ redis: other, key, limit: 1 });
+        const held = await a.acquire();
+        expect(await b.tryAcquire()).toBeUndefined();
+        const started = performance.now();
+        const waiting = b.acquire({ maxWait: 5000 });
+        await new Promise((r) => setTimeout(r, 50));
+        expect(await a.waiting()).toBe(1);
+        await held.release();
+        await (await waiting).release();
+        // Handed over by the release's message, not the once-a-second ask.
+        expect(performance.now() - started).toBeLessThan(900);
+        expect(await a.inUse()).toBe(0);
+      }
+    } finally {
+      other.disconnect();
+    }
   });
 
   it('computes hash slots as the Cluster does', async () => {
