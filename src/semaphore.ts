@@ -1,5 +1,6 @@
 import { checkClock, type Clock } from './clock.js';
 import { RateLimitExceeded } from './errors.js';
+import { markKind } from './kinds.js';
 import type { AcquireOptions } from './types.js';
 import * as check from './validate.js';
 import { WaiterQueue, type QueueHost } from './waiting/waiter-queue.js';
@@ -158,9 +159,11 @@ export class Semaphore {
   }
 }
 
-/** Checks a semaphore's `limit`: an integer >= 1. */
-export function checkLimit(value: unknown): number {
-  if (typeof value !== 'number') throw new TypeError(`limit must be a number (how many holders at once), got ${check.show(value)}`);
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`limit must be an integer >= 1, got ${check.show(value)}`);
+markKind(Semaphore, 'semaphore');
+
+/** Checks a semaphore's `limit` (or what stands for it, named `name`): an integer >= 1. */
+export function checkLimit(value: unknown, name = 'limit'): number {
+  if (typeof value !== 'number') throw new TypeError(`${name} must be a number (how many holders at once), got ${check.show(value)}`);
+  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be an integer >= 1, got ${check.show(value)}`);
   return value;
 }

@@ -54,6 +54,17 @@ export interface AcquirableBucket {
 }
 
 /**
+ * A limit on how many calls run at once, in memory (`Semaphore`) or on Redis (`RedisSemaphore`):
+ * what `rateLimit({ concurrency })` accepts to share.
+ */
+export interface ConcurrencyLimiter {
+  /** Most holders at once. */
+  readonly limit: number;
+  /** Waits for a slot (as `acquire`), calls `fn`, and frees the slot when its result settles. */
+  run<T>(fn: () => T | PromiseLike<T>, options?: AcquireOptions): Promise<Awaited<T>>;
+}
+
+/**
  * What every keyed limiter offers, in memory (`KeyedTokenBucket`) or on Redis: one bucket per key,
  * all with the same configuration, waited on without blocking the event loop.
  */

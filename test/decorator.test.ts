@@ -66,6 +66,20 @@ describe('@rateLimit as a standard decorator', () => {
     expect(n).toBe(1);
   });
 
+  it('with concurrency, runs one call at a time across all instances', async () => {
+    const a = new fixture.ApiClient('a');
+    const b = new fixture.ApiClient('b');
+    let finishA!: () => void;
+    const first = a.exclusive(new Promise<void>((resolve) => (finishA = resolve)));
+    const second = b.exclusive(Promise.resolve());
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(a.calls).toEqual(['exclusive']);
+    expect(b.calls).toEqual([]); // waiting for a's call to end
+    finishA();
+    expect(await Promise.all([first, second])).toEqual(['a', 'b']);
+    expect(b.calls).toEqual(['exclusive']);
+  });
+
   it('lets errors from the method pass through unchanged', async () => {
     await expect(new fixture.ApiClient('d').fail()).rejects.toThrow('failed in d');
   });

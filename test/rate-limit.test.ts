@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { AsyncTokenBucket, HierarchicalTokenBucket, ManualClock, RateLimitExceeded, TokenBucket, rateLimit } from 'bucketflow';
+import { AsyncTokenBucket, HierarchicalTokenBucket, ManualClock, RateLimitExceeded, Semaphore, TokenBucket, rateLimit } from 'bucketflow';
 import { asyncRateLimit } from 'bucketflow/async';
 
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -152,5 +152,115 @@ describe('rateLimit with a shared bucket', () => {
     const f = rateLimit({ bucket: { capacity: 5, acquire }, tokens: 2, maxWait: 50 })(() => 'done');
     await expect(f()).resolves.toBe('done');
     expect(acquire).toHaveBeenCalledWith(2, { maxWait: 50 });
+  });
+});
+
+describe('rateLimit with concurrency', () => {
+  /** A function that records how many of its calls run at once, each until `finish()` ends them all. */
+  function tracked() {
+    let running = 0;
+    let most = 0;
+    const ends: (() => void)[] = [];
+    const fn = vi.fn(async (i: number) => {
+      running++;
+      most = Math.max(most, running);
+      await new Promise<void>((resolve) => ends.push(resolve));
+      running--;
+      return i;
+    });
+    return { fn, most: () => most, running: () => running, finishOne: () => ends.shift()?.() };
+  }
+
+  it('a number lets that many calls run at once; the rest wait in order', async () => {
+    const t = tracked();
+    const limited = rateLimit({ concurrency: 2 })(t.fn);
+    const calls = [0, 1, 2, 3, 4].map((i) => limited(i));
+    await flush();
+    expect(t.running()).toBe(2);
+    expect(t.fn.mock.calls.map((c) => c[0])).toEqual([0, 1]);
+    while (t.fn.mock.calls.length < 5 || t.running() > 0) {
+      t.finishOne();
+      await flush();
+    }
+    expect(await Promise.all(calls)).toEqual([0, 1, 2, 3, 4]);
+    expect(t.fn.mock.calls.map((c) => c[0])).toEqual([0, 1, 2, 3, 4]);
+    expect(t.most()).toBe(2);
+  });
+
+  it('block: false refuses at once when every slot is busy', async () => {
+    const t = tracked();
+    const limited = rateLimit({ concurrency: 1, block: false })(t.fn);
+    const first = limited(1);
+    await flush();
+    await expect(limited(2)).rejects.toBeInstanceOf(RateLimitExceeded);
+    t.finishOne();
+    expect(await first).toBe(1);
+  });
+
+  it('frees the slot when the function throws', async () => {
+    const limited = rateLimit({ concurrency: 1 })(async () => {
+      throw new Error('boom');
+    });
+    await expect(limited()).rejects.toThrow('boom');
+    await expect(limited()).rejects.toThrow('boom'); // would hang if the slot were kept
+  });
+
+  it('a shared Semaphore limits several functions together', async () => {
+    const sem = new Semaphore({ limit: 1 });
+    const a = tracked();
+    const b = tracked();
+    const la = rateLimit({ concurrency: sem })(a.fn);
+    const lb = rateLimit({ concurrency: sem })(b.fn);
+    const pa = la(1);
+    const pb = lb(2);
+    await flush();
+    expect(a.running() + b.running()).toBe(1);
+    expect(sem.waiting).toBe(1);
+    a.finishOne();
+    await flush();
+    expect(b.running()).toBe(1);
+    b.finishOne();
+    expect(await Promise.all([pa, pb])).toEqual([1, 2]);
+  });
+
+  it('with a rate too: a call holds its slot while it waits for its tokens, and starts no faster than the rate', async () => {
+    const clock = new ManualClock();
+    const bucket = new AsyncTokenBucket({ capacity: 1, fillRate: 1, clock });
+    const t = tracked();
+    const limited = rateLimit({ concurrency: 2, bucket })(t.fn);
+    const calls = [0, 1, 2].map((i) => limited(i));
+    await flush();
+    // Call 0 has its token; call 1 has a slot and waits for a token; call 2 waits for a slot.
+    expect(t.fn).toHaveBeenCalledTimes(1);
+    t.finishOne(); // call 0 ends: call 2 gets its slot, but still no token
+    await flush();
+    expect(t.fn).toHaveBeenCalledTimes(1);
+    clock.advance(1000);
+    await flush();
+    expect(t.fn).toHaveBeenCalledTimes(2);
+    clock.advance(1000);
+    await flush();
+    expect(t.fn).toHaveBeenCalledTimes(3);
+    t.finishOne();
+    t.finishOne();
+    expect(await Promise.all(calls)).toEqual([0, 1, 2]);
+  });
+
+  it('maxWait covers the wait for a slot and for tokens together', async () => {
+    const clock = new ManualClock();
+    const bucket = new AsyncTokenBucket({ capacity: 1, fillRate: 1, initialTokens: 0, clock });
+    const limited = rateLimit({ concurrency: 1, bucket, maxWait: 500 })(async () => 'ran');
+    // The token is 1000 ms away: more than maxWait, refused without running.
+    await expect(limited()).rejects.toBeInstanceOf(RateLimitExceeded);
+  });
+
+  it('names bad concurrency options', () => {
+    expect(() => rateLimit({ concurrency: 0 })).toThrow(new RangeError('concurrency must be an integer >= 1, got 0'));
+    expect(() => rateLimit({ concurrency: 1.5 })).toThrow(RangeError);
+    expect(() => rateLimit({ concurrency: {} as never })).toThrow(/concurrency must be a number .* or a Semaphore \/ RedisSemaphore/);
+    expect(() => rateLimit({ concurrency: new AsyncTokenBucket({ capacity: 1, fillRate: 1 }) as never })).toThrow(TypeError);
+    expect(() => rateLimit({ bucket: new Semaphore({ limit: 1 }) as never })).toThrow(/not a semaphore: pass a Semaphore or RedisSemaphore as concurrency/);
+    expect(() => rateLimit({ capacity: 5, concurrency: 2 })).toThrow(/capacity needs tokensPerSecond/);
+    expect(() => rateLimit({})).toThrow(/tokensPerSecond is required \(or pass a bucket, or concurrency\)/);
   });
 });

@@ -130,6 +130,7 @@ export function checkFailurePolicy(value: unknown, kind: 'single' | 'keyed', tim
     return kind === 'single' ? fixed : () => fixed;
   }
   const words = FALLBACK[kind];
+  if (kindOf(value) === 'semaphore') throw new TypeError(`onRedisError must be ${words.what}, not a semaphore: a local Semaphore is the fallback of a RedisSemaphore`);
   if (typeof value !== 'object' || value === null || typeof (value as { acquire?: unknown }).acquire !== 'function'
     || typeof (value as { capacity?: unknown }).capacity !== 'number') {
     throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or ${words.what}, got ${check.show(value)}`);

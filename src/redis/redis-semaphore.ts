@@ -5,6 +5,7 @@
 
 import { randomBytes } from 'node:crypto';
 import { RateLimitExceeded } from '../errors.js';
+import { markKind } from '../kinds.js';
 import { Semaphore, checkLimit, type Lease } from '../semaphore.js';
 import type { AcquireOptions } from '../types.js';
 import * as check from '../validate.js';
@@ -572,6 +573,8 @@ export class RedisSemaphore {
     }
   }
 }
+
+markKind(RedisSemaphore, 'semaphore');
 
 /** Checks a semaphore's `onRedisError`: `'throw'`, `'allow'`, `'deny'` or a local `Semaphore`. */
 function checkSemaphorePolicy(value: unknown): RedisSemaphoreFailurePolicy {

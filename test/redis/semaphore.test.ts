@@ -4,10 +4,18 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { RateLimitExceeded, Semaphore } from 'bucketflow';
+import { RateLimitExceeded, Semaphore, rateLimit } from 'bucketflow';
 import { LeaseExpired, RedisBucketError, RedisSemaphore, type RedisLease } from 'bucketflow/redis';
 import { describeRedis, redisPidDir, sharedClient, sleep, uniqueKey } from './helpers/env.js';
 import { RedisServer, freePort } from './helpers/servers.js';
+
+/** Resolves once `check()` holds, asking every 10 ms (for up to 5 s). */
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 5000; !(await check());) {
+    if (Date.now() > deadline) throw new Error('condition not met within 5 s');
+    await sleep(10);
+  }
+}
 
 /** The semaphore's keys in Redis, as documented: the key in braces (no hash tag of its own) plus a suffix. */
 const keysOf = (key: string) => ['leases', 'queue', 'alive'].map((s) => `{${key}}:${s}`);
@@ -99,13 +107,13 @@ describeRedis('RedisSemaphore', 'shared', () => {
         order.push(name);
         return lease;
       };
+      // Each queues once the one before it is queued: the arrival order is known.
       const w1 = b.acquire().then(got('b1'));
-      await sleep(20);
+      await until(async () => (await a.waiting()) === 1);
       const w2 = a.acquire().then(got('a2'));
-      await sleep(20);
+      await until(async () => (await a.waiting()) === 2);
       const w3 = b.acquire().then(got('b3'));
-      await sleep(20);
-      expect(await a.waiting()).toBe(3);
+      await until(async () => (await a.waiting()) === 3);
       // A newcomer does not jump the queue.
       expect(await a.tryAcquire()).toBeUndefined();
       const started = performance.now();
@@ -200,16 +208,49 @@ describeRedis('RedisSemaphore', 'shared', () => {
 
     it('run keeps extending its lease while fn runs', async () => {
       const key = uniqueKey('run-long');
-      const sem = new RedisSemaphore({ redis, key, limit: 1, leaseTime: 300 });
+      const sem = new RedisSemaphore({ redis, key, limit: 1, leaseTime: 1000 });
       const result = await sem.run(async (lease) => {
-        for (let i = 0; i < 5; i++) {
-          await sleep(200);
+        // Past the lease time twice over: still held.
+        for (let i = 0; i < 4; i++) {
+          await sleep(500);
           expect(await sem.tryAcquire()).toBeUndefined();
         }
         return lease.signal.aborted;
       });
       expect(result).toBe(false);
       expect(await sem.inUse()).toBe(0);
+    });
+
+    it('limits rateLimit({ concurrency }) across clients', async () => {
+      const key = uniqueKey('ratelimit');
+      let running = 0;
+      let most = 0;
+      const work = async () => {
+        running++;
+        most = Math.max(most, running);
+        await sleep(20);
+        running--;
+      };
+      const a = rateLimit({ concurrency: new RedisSemaphore({ redis, key, limit: 2 }) })(work);
+      const b = rateLimit({ concurrency: new RedisSemaphore({ redis: other, key, limit: 2 }) })(work);
+      await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a() : b())));
+      expect(most).toBe(2);
+      // Both slots held (until `open`): a call that does not wait is refused.
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      let holding = 0;
+      let bothHeld!: () => void;
+      const held = new Promise<void>((resolve) => (bothHeld = resolve));
+      const hold = async () => {
+        if (++holding === 2) bothHeld();
+        await gate;
+      };
+      const holders = [rateLimit({ concurrency: new RedisSemaphore({ redis, key, limit: 2 }) })(hold)(), rateLimit({ concurrency: new RedisSemaphore({ redis: other, key, limit: 2 }) })(hold)()];
+      await held;
+      const refused = rateLimit({ concurrency: new RedisSemaphore({ redis, key, limit: 2 }), block: false })(work);
+      await expect(refused()).rejects.toBeInstanceOf(RateLimitExceeded);
+      open();
+      await Promise.all(holders);
     });
 
     it('keys hold the semaphore key, share a hash slot, and expire when idle', async () => {
