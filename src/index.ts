@@ -20,6 +20,7 @@ export type {
   AcquireOptions,
   AcquirableBucket,
   KeyedAcquirable,
+  ConcurrencyLimiter,
   Decision,
   LimitDecision,
 } from './types.js';

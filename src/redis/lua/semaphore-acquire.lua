@@ -12,8 +12,9 @@
 --       that counted as gone queues again at the back; one that already holds a lease (the reply
 --       that granted it was lost) keeps it
 -- A request gets a lease when fewer waiters are ahead of it than there are free slots.
--- Reply: {answers, wait}: one character per request, '1' a lease, '0' refused or queued; and the
--- ms until the earliest lease expires ("inf" if none), when a slot frees unless its holder acts.
+-- Reply: {answers, wait}: one character per request, '1' a lease, '0' refused or queued; and, if
+-- any was, the ms until the earliest lease expires, when a slot frees unless its holder acts
+-- ("inf" if none, or if every request got a lease).
 -- Or 'stale' (run after not after: nothing changed).
 local now = server_now()
 if now > tonumber(ARGV[4]) then return 'stale' end
@@ -26,7 +27,7 @@ local held = redis.call('ZCARD', leases)
 local queued = redis.call('ZCARD', queue)
 local ticket = nil
 local answers = {}
-local granted, waiting = false, false
+local granted, waiting, refused = false, false, false
 for i = 5, #ARGV, 2 do
   local mode, id = ARGV[i], ARGV[i + 1]
   local answer = '0'
@@ -59,6 +60,8 @@ for i = 5, #ARGV, 2 do
     elseif mode ~= 't' then
       redis.call('ZADD', alive, alive_until, id)
       waiting = true
+    else
+      refused = true
     end
   end
   answers[#answers + 1] = answer
@@ -71,7 +74,10 @@ if waiting then
 end
 -- Slots freed by expired leases or gone waiters: tell the waiters whose turn it now is.
 if dropped > 0 then wake(limit) end
+-- Only a caller still waiting needs the wait (the common answer, all granted, skips the read).
 local wait = 'inf'
-local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
-if first[2] then wait = string.format('%.17g', math.max(0, tonumber(first[2]) - now)) end
+if refused or waiting then
+  local first = redis.call('ZRANGE', leases, 0, 0, 'WITHSCORES')
+  if first[2] then wait = string.format('%.17g', math.max(0, tonumber(first[2]) - now)) end
+end
 return {table.concat(answers), wait}
