@@ -11,6 +11,7 @@ const demos = [
   'keyed',
   'workers',
   'take',
+  'semaphore',
   'http-express',
   'http-fastify',
   'http-hono',

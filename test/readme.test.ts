@@ -50,6 +50,8 @@ describe('npm run example', () => {
     expect(stdout).toMatch(/large \(asked first\), then small \(asked second\)/);
     expect(stdout).toMatch(/root=95 user1=20 user2=25 api1=5/);
     expect(stdout).toMatch(/node "search" \(at api\.children\[0\]\): capacity must be a finite number > 0, got -5/);
+    expect(stdout).toContain('5 jobs, at most 2 at once');
+    expect(stdout).toContain('in use after the block: 0');
     expect(stdout).toMatch(/all \d+ demos ran/);
   }, 40_000);
 });

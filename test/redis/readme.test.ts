@@ -41,3 +41,14 @@ describeRedis('examples/redis.ts', 'shared', () => {
     expect(stdout).toMatch(/search key: example:\d+:\{api\}:search/);
   }, 30_000);
 });
+
+describeRedis('examples/redis-semaphore.ts', 'shared', () => {
+  it('runs against a real Redis and prints what its comments say', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis-semaphore.ts'], {
+      cwd: root, timeout: 20_000, env: { ...process.env, REDIS_URL: redisUrl },
+    });
+    expect(stdout).toContain('in use: 2 | tryAcquire: undefined');
+    expect(stdout).toContain('the waiter got the slot released by the other connection');
+    expect(stdout).toContain('called the API | in use after run: 0');
+  }, 30_000);
+});
