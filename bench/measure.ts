@@ -71,6 +71,39 @@ export async function asyncLoop(op: () => Promise<unknown>, expect: boolean, { w
 }
 
 /**
+ * `concurrency` callers started together, each doing `release(await acquire())` in turn: a
+ * limiter of concurrency shared by concurrent tasks. Reports acquire+release pairs per second over
+ * all callers. A caller reads the clock after each batch of pairs, and doubles the batch while one
+ * takes under a millisecond: a fast pair is not drowned by clock reads, and a limiter that waits
+ * on timers (milliseconds per pair) does not run seconds past the window.
+ */
+export async function pairLoop<T>(
+  acquire: () => Promise<T>, release: (held: T) => unknown, concurrency: number, { warmMs, measureMs }: Timing,
+): Promise<Metrics> {
+  const run = async (ms: number): Promise<{ calls: number; elapsed: number }> => {
+    let calls = 0;
+    const start = performance.now();
+    const end = start + ms;
+    const caller = async (): Promise<void> => {
+      let batch = 1;
+      let t = start;
+      while (t < end) {
+        for (let i = 0; i < batch; i++) release(await acquire());
+        calls += batch;
+        const now = performance.now();
+        if (now - t < 1 && batch < BATCH) batch *= 2;
+        t = now;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, caller));
+    return { calls, elapsed: performance.now() - start };
+  };
+  await run(warmMs);
+  const { calls, elapsed } = await run(measureMs);
+  return { opsPerSec: (calls / elapsed) * 1000, nsPerOp: (elapsed * 1e6) / calls };
+}
+
+/**
  * Memory in use after full collections (needs `node --expose-gc`): the V8 heap plus ArrayBuffer
  * backing stores, which live outside it (a typed array's contents are not in `heapUsed`).
  */

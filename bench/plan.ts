@@ -34,6 +34,10 @@ const HTTP_LOAD = '64 connections, no pipelining, in a process of its own; every
 const HTTP_READING = '"overhead" is 1e6/(requests/s) − the same for no limiter, in µs: how much longer the loaded server takes per '
   + 'request with the limiter. "server CPU" is the server process\'s `process.cpuUsage()` over the measured window per request its route answered.';
 
+const SEM_PAIRS = 'Every figure counts acquire + release pairs: ops/s is pairs per second.';
+/** The Redis semaphore rows' reference, bench/minimal-semaphore-lua.ts. */
+const MIN_SEM = 'minimal Lua semaphore';
+
 const row = (id: string, label: string, title: string, kind: RowKind, note: string, baseline?: string): Row => ({
   id, label, title, kind, note, baseline, contenders: () => Object.keys(suites[id] ?? {}),
 });
@@ -63,6 +67,15 @@ export const ROWS: readonly Row[] = [
     'One caller; a limit per second and one per minute (`limits: [{ capacity: 1e9, fillRate: 1e9 }, { capacity: 6e10, fillRate: 1e9 }]`), '
     + 'both always admitting, charged all or nothing. "bucketflow, one limit" is the per-second limit alone.',
     'minimal two-limit bucket'),
+  row('semLocalC1', 'local semaphore c=1', 'Semaphore, local: acquire + release, 1 caller', 'ops',
+    'One caller doing `const lease = await sem.acquire(); lease.release()` on a `Semaphore({ limit: 64 })`. bottleneck: '
+    + '`new Bottleneck({ maxConcurrent: 64 })`, each pair one `limiter.schedule(() => Promise.resolve(true))`; it passes every job '
+    + `through \`setTimeout(…, 0)\` steps (at least 1 ms each in Node), so timers, not CPU, hold its rate. ${SEM_PAIRS}`,
+    'bottleneck'),
+  row('semLocalC64', 'local semaphore c=64', 'Semaphore, local: acquire + release, 64 concurrent callers', 'ops',
+    `64 callers at once, each as in the row above, on a limit of 64: a caller holds at most one slot, so none waits. ${SEM_PAIRS} `
+    + 'ns/op is wall time per pair over all callers.',
+    'bottleneck'),
   row('redisC1', 'Redis c=1', 'Redis, concurrency 1 on one ioredis connection', 'redis',
     'One caller awaiting each call against the bench\'s private redis-server.', 'minimal Lua bucket'),
   row('redisC64', 'Redis c=64 one key', 'Redis, concurrency 64 on one ioredis connection', 'redis',
@@ -81,6 +94,16 @@ export const ROWS: readonly Row[] = [
   row('redisKeysTwoLimitsC64', 'Redis c=64 over 10,000 keys, two limits', 'Several limits, Redis: concurrency 64 over 10,000 keys with two limits', 'redis',
     'As the row above, but each call on the next of 10,000 keys (no two calls of a tick on the same key), every key holding both limits.',
     'minimal two-limit Lua bucket'),
+  row('semRedisC1', 'Redis semaphore c=1', 'Semaphore, Redis: acquire + release, 1 caller on one ioredis connection', 'redis',
+    'One caller doing `const lease = await sem.acquire(); await lease.release()` on a `RedisSemaphore({ limit: 1000 })` (default '
+    + 'leaseTime), two round trips per pair. The minimal Lua semaphore: one script to acquire (drop expired leases, count, '
+    + 'add one with its expiry score, refresh the key\'s expiry; bench/minimal-semaphore-lua.ts), `ZREM` to release. bottleneck: '
+    + '`schedule()` with its ioredis datastore (`maxConcurrent: 1000`) on two connections it opens itself; each job is three scripts '
+    + `(submit, register, free) and a \`setTimeout(…, 0)\` before it runs. ${SEM_PAIRS}`,
+    MIN_SEM),
+  row('semRedisC64', 'Redis semaphore c=64', 'Semaphore, Redis: acquire + release, 64 callers on one ioredis connection', 'redis',
+    `64 callers at once, each as in the row above, pipelined by ioredis on one connection; the limit of 1,000 leaves every acquire a free slot. ${SEM_PAIRS}`,
+    MIN_SEM),
   row('httpExpress', 'HTTP Express', 'HTTP, Express 5: `GET /` answering a short text on 127.0.0.1', 'http',
     `Load: autocannon, ${HTTP_LOAD}. bucketflow: \`expressRateLimit\` with a \`KeyedTokenBucket\` keyed by client address, default `
     + '(draft-11) headers. express-rate-limit: memory store, `standardHeaders: \'draft-8\'`, `legacyHeaders: false` (the same two '
@@ -203,6 +226,16 @@ const severalLimitsTargets: Target[] = [
     'redisTwoLimitsC64', MIN_TWO_LUA, RTB),
 ];
 
+const BF_SEM = 'bucketflow Semaphore';
+const BF_RSEM = 'bucketflow RedisSemaphore';
+
+const semaphoreTargets: Target[] = [
+  ...([['semLocalC1', 1], ['semLocalC64', 64]] as const).map(([id, c]) =>
+    explained(ratio(`local semaphore c=${c}: bucketflow ≥ 2× bottleneck`, id, 'opsPerSec', BF_SEM, 'bottleneck', 2), id, BF_SEM, 'bottleneck')),
+  explained(ratio(`Redis semaphore c=64: bucketflow ≥ 1× ${MIN_SEM}`, 'semRedisC64', 'opsPerSec', BF_RSEM, MIN_SEM, 1),
+    'semRedisC64', MIN_SEM, BF_RSEM),
+];
+
 /** µs a contender adds to each request over the row's no-limiter server: 1e6/rps − 1e6/rps without. */
 export function overheadUs(m: Lookup, rowId: string, contender: string): number | undefined {
   const rps = m(rowId, contender, 'opsPerSec');
@@ -248,6 +281,7 @@ export const TARGETS: readonly Target[] = [
   ...redisC64Targets,
   ...redisKeysTargets,
   ...severalLimitsTargets,
+  ...semaphoreTargets,
   ...httpTargets,
   {
     text: '10,000 async waiters: one timer',

@@ -4,6 +4,7 @@ import { httpExpress, httpExpressRedis, httpFastify } from './http.js';
 import { allow, clockCost, reject } from './local.js';
 import { manyKeys } from './many-keys.js';
 import { redisC1, redisC64, redisKeysC64 } from './redis.js';
+import { semLocalC1, semLocalC64, semRedisC1, semRedisC64 } from './semaphore.js';
 import { redisKeysTwoLimitsC64, redisTwoLimitsC64, twoLimits } from './several-limits.js';
 import type { Contender } from './types.js';
 
@@ -17,11 +18,15 @@ export const suites: Record<string, Record<string, Contender>> = {
   queued,
   hierarchy,
   twoLimits,
+  semLocalC1,
+  semLocalC64,
   redisC1,
   redisC64,
   redisKeysC64,
   redisTwoLimitsC64,
   redisKeysTwoLimitsC64,
+  semRedisC1,
+  semRedisC64,
   httpExpress,
   httpFastify,
   httpExpressRedis,
