@@ -15,5 +15,5 @@ export {
   LeaseExpired,
   type RedisSemaphoreOptions,
   type RedisLease,
-  type RedisSemaphoreFailurePolicy,
 } from './redis/redis-semaphore.js';
+export type { RedisSemaphoreFailurePolicy } from './redis/failure-policy.js';

@@ -5,6 +5,7 @@
 import { blindDecision, type LimitConfig } from '../core/decision.js';
 import { RateLimitExceeded, asConsumed } from '../errors.js';
 import { kindOf } from '../kinds.js';
+import { Semaphore, type Lease } from '../semaphore.js';
 import type { AcquirableBucket, Decision, KeyedAcquirable } from '../types.js';
 import * as check from '../validate.js';
 import { RedisBucketError } from './redis-call.js';
@@ -85,13 +86,16 @@ class Answer implements FailureAnswer {
     const policy = this.#policy;
     if (!(error instanceof RedisBucketError) || policy === 'throw') return Promise.reject(error);
     if (policy === 'allow') return Promise.resolve();
-    if (policy === 'deny') {
-      const refused = new RateLimitExceeded(this.#retryAfter, `rate limit exceeded: Redis failed and the policy is 'deny' (${error.message})`);
-      refused.cause = error;
-      return Promise.reject(refused);
-    }
+    if (policy === 'deny') return Promise.reject(denied(error, this.#retryAfter));
     return policy(n, maxWait, signal);
   }
+}
+
+/** The refusal under `'deny'`: `retryAfter` is the limiter's timeout, `cause` the Redis error. */
+function denied(error: RedisBucketError, retryAfter: number): RateLimitExceeded {
+  const refused = new RateLimitExceeded(retryAfter, `rate limit exceeded: Redis failed and the policy is 'deny' (${error.message})`);
+  refused.cause = error;
+  return refused;
 }
 
 /**
@@ -104,6 +108,28 @@ function askFallback(capacity: number, ask: () => Promise<void>, n: number): Pro
     return Promise.reject(new RateLimitExceeded(Infinity, `rate limit exceeded: Redis failed and the local fallback bucket's capacity (${capacity}) is below n (${n})`));
   }
   return ask();
+}
+
+/** What a {@link RedisSemaphore}'s `onRedisError` may be: the fixed policies, or a local `Semaphore`. */
+export type RedisSemaphoreFailurePolicy = 'throw' | 'allow' | 'deny' | Semaphore;
+
+/**
+ * How a semaphore's request whose Redis call failed is answered: resolves a local `Lease` (the
+ * fallback's), `null` (admitted without a slot: `'allow'`), or `undefined` (a `tryAcquire`
+ * refused); rejects otherwise (`'throw'`, or a refused `acquire`).
+ */
+export type SemaphoreFailureAnswer = (error: RedisBucketError, tryOnly: boolean, maxWait: number,
+  signal: AbortSignal | undefined) => Promise<Lease | null | undefined>;
+
+/** Checks a semaphore's `onRedisError`; `timeout` (ms) is the `retryAfter` of a refusal under `'deny'`. */
+export function checkSemaphoreFailurePolicy(value: unknown, timeout: number): SemaphoreFailureAnswer {
+  if (value === undefined || value === 'throw') return (error) => Promise.reject(error);
+  if (value === 'allow') return () => Promise.resolve(null);
+  if (value === 'deny') return (error, tryOnly) => (tryOnly ? Promise.resolve(undefined) : Promise.reject(denied(error, timeout)));
+  if (!(value instanceof Semaphore)) {
+    throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local Semaphore, got ${check.show(value)}`);
+  }
+  return (_error, tryOnly, maxWait, signal) => (tryOnly ? Promise.resolve(value.tryAcquire()) : value.acquire({ maxWait, signal }));
 }
 
 const FALLBACK = {

@@ -6,12 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { RateLimitExceeded } from '../errors.js';
 import { markKind } from '../kinds.js';
-import { Semaphore, checkLimit, type Lease } from '../semaphore.js';
+import { checkLimit, type Lease } from '../semaphore.js';
 import type { AcquireOptions } from '../types.js';
 import * as check from '../validate.js';
 import { offAbort, onAbort } from '../waiting/abort.js';
 import { MAX_TIMER_DELAY } from '../waiting/timer-delay.js';
 import { RedisEngine } from './engine.js';
+import { checkSemaphoreFailurePolicy, type RedisSemaphoreFailurePolicy, type SemaphoreFailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkTimeout } from './options.js';
 import { RedisBucketError } from './redis-call.js';
 import {
@@ -25,9 +26,6 @@ import { Sleepers, type Sleeper } from './sleepers.js';
 import { hasHashTag } from './slots.js';
 import { wakeUpsOf, type DuplicableClient } from './wake-ups.js';
 import type { Cluster, Redis } from 'ioredis';
-
-/** What a {@link RedisSemaphore} does when Redis fails: as the Redis buckets, with a local {@link Semaphore} as the fallback. */
-export type RedisSemaphoreFailurePolicy = 'throw' | 'allow' | 'deny' | Semaphore;
 
 /** Options of {@link RedisSemaphore}. */
 export interface RedisSemaphoreOptions {
@@ -227,7 +225,9 @@ export class RedisSemaphore {
   readonly #keys: readonly [string, string, string];
   readonly #channel: string;
   readonly #client: DuplicableClient;
-  readonly #policy: Exclude<RedisSemaphoreFailurePolicy, Semaphore> | Semaphore;
+  readonly #onFailure: SemaphoreFailureAnswer;
+  /** Whether a failed release rejects (only under `'throw'`). */
+  readonly #releaseThrows: boolean;
   readonly #timeout: number;
   /** Deadlines, lease renewals and the next timed ask: one timer for all of them. */
   readonly #timers = new Sleepers();
@@ -268,7 +268,8 @@ export class RedisSemaphore {
     this.leaseTime = o.leaseTime === undefined ? 60_000 : check.positive('leaseTime', o.leaseTime);
     if (this.leaseTime > MAX_TIMER_DELAY) throw new RangeError(`leaseTime must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${this.leaseTime}`);
     this.#timeout = checkTimeout(o.timeout);
-    this.#policy = checkSemaphorePolicy(o.onRedisError);
+    this.#onFailure = checkSemaphoreFailurePolicy(o.onRedisError, this.#timeout);
+    this.#releaseThrows = o.onRedisError === undefined || o.onRedisError === 'throw';
     if (typeof (client as Partial<DuplicableClient>).duplicate !== 'function') {
       throw new TypeError('redis must be an ioredis Redis or Cluster client (one that can duplicate() itself for wake-ups)');
     }
@@ -426,7 +427,7 @@ export class RedisSemaphore {
   #failReleases(releases: Release[], error: RedisBucketError): void {
     // Only 'throw' makes a failed release an error: the lease frees itself when it expires.
     for (const r of releases) {
-      if (r.id === '' || this.#policy !== 'throw') r.resolve();
+      if (!this.#releaseThrows) r.resolve();
       else r.reject(new RedisBucketError(`${error.message} (the lease frees itself when it expires)`, { cause: error.cause ?? error }));
     }
   }
@@ -550,35 +551,13 @@ export class RedisSemaphore {
       this.#settle(waiter);
       // If the call still runs (or ran, and only its reply was lost), this removes what it did.
       this.#releaseQuietly(waiter.id);
-      const policy = this.#policy;
-      if (policy === 'throw') {
-        waiter.reject(error);
-      } else if (policy === 'allow') {
-        waiter.resolve(new LocalLease(undefined));
-      } else if (policy === 'deny') {
-        if (waiter.tryOnly) {
-          waiter.resolve(undefined);
-        } else {
-          const refused = new RateLimitExceeded(this.#timeout, `rate limit exceeded: Redis failed and the policy is 'deny' (${error.message})`);
-          refused.cause = error;
-          waiter.reject(refused);
-        }
-      } else if (waiter.tryOnly) {
-        const local = policy.tryAcquire();
-        waiter.resolve(local === undefined ? undefined : new LocalLease(local));
-      } else {
-        const left = Math.max(0, waiter.maxWait - (performance.now() - waiter.started));
-        policy.acquire({ maxWait: left, signal: waiter.signal }).then((local) => waiter.resolve(new LocalLease(local)), waiter.reject);
-      }
+      const left = Math.max(0, waiter.maxWait - (performance.now() - waiter.started));
+      this.#onFailure(error, waiter.tryOnly, left, waiter.signal).then(
+        (local) => waiter.resolve(local === undefined ? undefined : new LocalLease(local ?? undefined)),
+        waiter.reject,
+      );
     }
   }
 }
 
 markKind(RedisSemaphore, 'semaphore');
-
-/** Checks a semaphore's `onRedisError`: `'throw'`, `'allow'`, `'deny'` or a local `Semaphore`. */
-function checkSemaphorePolicy(value: unknown): RedisSemaphoreFailurePolicy {
-  if (value === undefined) return 'throw';
-  if (value === 'throw' || value === 'allow' || value === 'deny' || value instanceof Semaphore) return value;
-  throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local Semaphore, got ${check.show(value)}`);
-}
