@@ -510,6 +510,7 @@ export class RedisSemaphore {
 
   /** No waiter left: no more wake-ups or timed asks. */
   #quiet(): void {
+    this.#pollAgain = false;
     if (this.#nextAsk !== undefined) {
       this.#timers.cancel(this.#nextAsk);
       this.#nextAsk = undefined;
