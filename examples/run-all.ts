@@ -12,6 +12,7 @@ const demos = [
   'workers',
   'take',
   'semaphore',
+  'events',
   'http-express',
   'http-fastify',
   'http-hono',

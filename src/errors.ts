@@ -23,6 +23,23 @@ export function neverFits(n: number, capacity: number, what = 'capacity'): Range
   return new RangeError(`n (${n}) exceeds the bucket's ${what} (${capacity}): the request can never be served`);
 }
 
+/**
+ * A request that would wait `wait` ms (within its `maxWait`) while `maxWaiting` callers already
+ * wait: refused at once, so a flood of waiters cannot grow without bound.
+ */
+export function tooManyWaiting(wait: number, maxWaiting: number): RateLimitExceeded {
+  return new RateLimitExceeded(wait, `rate limit exceeded: ${maxWaiting} callers already wait (maxWaiting); retry after ${Math.ceil(wait)} ms`);
+}
+
+/**
+ * How a reservation made with `maxWait` (or 0 once the queue is full: a request may still be served
+ * now) is answered: at once, refused, or queued (`undefined`).
+ */
+export function refusalOf(wait: number, maxWait: number, full: boolean, maxWaiting: number): RateLimitExceeded | undefined {
+  if (wait === Infinity || wait > maxWait) return new RateLimitExceeded(wait);
+  return full ? tooManyWaiting(wait, maxWaiting) : undefined;
+}
+
 /** A synchronous blocking wait on a ManualClock: nothing could advance it while the thread sleeps. */
 export function manualClockSleep(): TypeError {
   return new TypeError('consume({ block: true }) would sleep forever on a ManualClock (nothing advances it while the thread sleeps); use acquire() instead');

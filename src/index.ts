@@ -12,6 +12,7 @@ export { rateLimit, type RateLimitOptions, type RateLimitDecorator, type RateLim
 export { Semaphore, type SemaphoreOptions, type Lease } from './semaphore.js';
 export { RateLimitExceeded } from './errors.js';
 export { ManualClock, type Clock } from './clock.js';
+export type { DecisionEvent, RedisErrorEvent, FallbackEvent, CircuitEvent } from './events.js';
 export type {
   Limit,
   TokenBucketOptions,

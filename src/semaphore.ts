@@ -1,5 +1,6 @@
 import { checkClock, type Clock } from './clock.js';
 import { RateLimitExceeded } from './errors.js';
+import { decisionChannel, publishDecision, watchWait } from './events.js';
 import { markKind } from './kinds.js';
 import type { AcquireOptions } from './types.js';
 import * as check from './validate.js';
@@ -11,6 +12,8 @@ export interface SemaphoreOptions {
   limit: number;
   /** Times `maxWait` (default `performance.now()`); a `ManualClock` lets tests drive it. */
   clock?: Clock;
+  /** Most callers that may wait for a slot at once; past it, an acquire that would wait is refused. Default: unbounded. */
+  maxWaiting?: number;
 }
 
 /** A held slot of a {@link Semaphore}. Releasing twice is harmless; `using` releases it at the end of the scope. */
@@ -23,7 +26,7 @@ export interface Lease {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const KEYS = ['limit', 'clock'] as const;
+const KEYS = ['limit', 'clock', 'maxWaiting'] as const;
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
 
 /** Frees a slot of `semaphore` (set in Semaphore's static block: it reaches private fields). */
@@ -73,6 +76,7 @@ export class Semaphore {
   readonly #clock: Clock;
   #inUse = 0;
   readonly #queue: WaiterQueue;
+  readonly #maxWaiting: number;
   readonly #newLease = (): Lease => new SemaphoreLease(this);
 
   static {
@@ -87,6 +91,7 @@ export class Semaphore {
     if (o.limit === undefined) throw new TypeError('limit is required: how many holders at once (an integer >= 1)');
     this.limit = checkLimit(o.limit);
     this.#clock = checkClock('clock', o.clock);
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     const host: QueueHost = {
       clock: this.#clock,
       serve: () => {
@@ -116,6 +121,12 @@ export class Semaphore {
    * slot is theirs first).
    */
   tryAcquire(): Lease | undefined {
+    const lease = this.#take();
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, 1, lease !== undefined);
+    return lease;
+  }
+
+  #take(): Lease | undefined {
     if (this.#inUse >= this.limit || this.#queue.size > 0) return undefined;
     this.#inUse++;
     return new SemaphoreLease(this);
@@ -128,12 +139,18 @@ export class Semaphore {
    * on abort (the waiter leaves the queue).
    */
   acquire(options?: AcquireOptions): Promise<Lease> {
+    const waited = this.#acquire(options);
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, 1, this.#clock, waited) : waited;
+  }
+
+  #acquire(options: AcquireOptions | undefined): Promise<Lease> {
     try {
       const { maxWait, signal } = options === undefined ? NO_WAIT : check.acquireOptions(options);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      const lease = this.tryAcquire();
+      const lease = this.#take();
       if (lease !== undefined) return Promise.resolve(lease);
       if (maxWait === 0) return Promise.reject(this.#refusal('all slots are held'));
+      if (this.#queue.size >= this.#maxWaiting) return Promise.reject(this.#refusal(`${this.#maxWaiting} callers already wait (maxWaiting)`));
       return this.#queue.enqueue(1, Infinity, signal, this.#clock.now() + maxWait).then(this.#newLease);
     } catch (error) {
       return Promise.reject(error);

@@ -23,6 +23,11 @@ export type TokenBucketOptions = (Limit & { limits?: undefined } | {
 }) & {
   /** Time source in milliseconds. Default: monotonic `performance.now()`. */
   clock?: Clock;
+  /**
+   * Most callers that may wait in `acquire` (or an async `consume` with `block`) at once; past it a
+   * request that would wait is refused at once with `RateLimitExceeded`. Default: unbounded.
+   */
+  maxWaiting?: number;
 };
 
 /** Options of the waiting forms (`acquire`, async `consume` with `block`). */

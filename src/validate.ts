@@ -42,6 +42,14 @@ export function duration(name: string, value: unknown): number {
   return v;
 }
 
+/** The `maxWaiting` option: an integer >= 0, or `Infinity` (the default: unbounded). */
+export function maxWaiting(value: unknown): number {
+  if (value === undefined) return Infinity;
+  const v = number('maxWaiting', value);
+  if (v !== Infinity && !(Number.isSafeInteger(v) && v >= 0)) throw new RangeError(`maxWaiting must be an integer >= 0 (or Infinity), got ${show(v)}`);
+  return v;
+}
+
 /** An options object (or `undefined`, meaning all defaults). */
 export function options<T extends object>(name: string, value: unknown): Partial<T> {
   if (value === undefined) return {};

@@ -1,16 +1,16 @@
 import { AsyncTokenBucket, HierarchicalTokenBucket, ManualClock, TokenBucket, type Clock } from '../src/index.js';
-import type { CaseBucket, CaseDriver, CaseLimit } from './cases/behaviour-cases.js';
+import type { CaseBucket, CaseDriver, CaseLimit, CaseOptions } from './cases/behaviour-cases.js';
 import { runBehaviourCases } from './cases/run-cases.js';
 
-function manualDriver(name: string, canBlock: boolean, make: (limit: CaseLimit, clock: Clock) => CaseBucket): CaseDriver {
+function manualDriver(name: string, canBlock: boolean, make: (limit: CaseLimit, clock: Clock, options: CaseOptions) => CaseBucket): CaseDriver {
   let clock = new ManualClock();
   return {
     name,
     canBlock,
     slackMs: 0,
-    create(limit) {
+    create(limit, options) {
       clock = new ManualClock();
-      return make(limit, clock);
+      return make(limit, clock, options);
     },
     async advance(ms) {
       clock.advance(ms);
@@ -18,23 +18,23 @@ function manualDriver(name: string, canBlock: boolean, make: (limit: CaseLimit, 
   };
 }
 
-runBehaviourCases(manualDriver('TokenBucket', false, (limit, clock) => {
-  const b = new TokenBucket({ ...limit, clock });
+runBehaviourCases(manualDriver('TokenBucket', false, (limit, clock, options) => {
+  const b = new TokenBucket({ ...limit, ...options, clock });
   return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
-runBehaviourCases(manualDriver('AsyncTokenBucket', true, (limit, clock) => {
-  const b = new AsyncTokenBucket({ ...limit, clock });
+runBehaviourCases(manualDriver('AsyncTokenBucket', true, (limit, clock, options) => {
+  const b = new AsyncTokenBucket({ ...limit, ...options, clock });
   return { consume: (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
-runBehaviourCases(manualDriver('TokenBucket with a second, looser limit', false, (limit, clock) => {
-  const b = new TokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
+runBehaviourCases(manualDriver('TokenBucket with a second, looser limit', false, (limit, clock, options) => {
+  const b = new TokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], ...options, clock });
   return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
-runBehaviourCases(manualDriver('HierarchicalTokenBucket (leaf under a roomy root)', false, (limit, clock) => {
+runBehaviourCases(manualDriver('HierarchicalTokenBucket (leaf under a roomy root)', false, (limit, clock, options) => {
   const root = new HierarchicalTokenBucket({ name: 'root', capacity: 1000, fillRate: 1000, clock });
-  const leaf = new HierarchicalTokenBucket({ ...limit, name: 'leaf', parent: root });
+  const leaf = new HierarchicalTokenBucket({ ...limit, ...options, name: 'leaf', parent: root });
   return { consume: async (n, o) => leaf.consume(n, o), acquire: (n, o) => leaf.acquire(n, o), tokens: () => leaf.tokens };
 }));

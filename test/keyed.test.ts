@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { KeyedTokenBucket, ManualClock, RateLimitExceeded, type Clock } from 'bucketflow';
-import type { CaseBucket, CaseDriver, CaseLimit } from './cases/behaviour-cases.js';
+import type { CaseBucket, CaseDriver, CaseLimit, CaseOptions } from './cases/behaviour-cases.js';
 import { runBehaviourCases } from './cases/run-cases.js';
 
 // A keyed bucket with initialTokens < capacity starts over at initialTokens once it has refilled
@@ -8,16 +8,16 @@ import { runBehaviourCases } from './cases/run-cases.js';
 // initialTokens 0 answers differently by design.
 const STARTS_OVER = { 'refill stops at capacity': 'a key whose bucket refilled to full starts again at initialTokens' };
 
-function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock) => CaseBucket): CaseDriver {
+function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock, options: CaseOptions) => CaseBucket): CaseDriver {
   let clock = new ManualClock();
   return {
     name,
     canBlock: false,
     slackMs: 0,
     deviations: STARTS_OVER,
-    create(limit) {
+    create(limit, options) {
       clock = new ManualClock();
-      return make(limit, clock);
+      return make(limit, clock, options);
     },
     async advance(ms) {
       clock.advance(ms);
@@ -26,14 +26,14 @@ function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock) => Cas
 }
 
 // One key of the limiter behaves as one TokenBucket; other keys' traffic changes nothing.
-runBehaviourCases(keyedDriver('KeyedTokenBucket (one key)', (limit, clock) => {
-  const k = new KeyedTokenBucket({ ...limit, clock });
+runBehaviourCases(keyedDriver('KeyedTokenBucket (one key)', (limit, clock, options) => {
+  const k = new KeyedTokenBucket({ ...limit, ...options, clock });
   k.consume('user:1', 0); // the key's bucket starts now, as a TokenBucket does when constructed
   return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1') };
 }));
 
-runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxKeys)', (limit, clock) => {
-  const k = new KeyedTokenBucket({ ...limit, clock, maxKeys: 100 });
+runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxKeys)', (limit, clock, options) => {
+  const k = new KeyedTokenBucket({ ...limit, ...options, clock, maxKeys: 100 });
   k.consume('me', 0);
   let other = 0;
   const noise = () => {
@@ -46,8 +46,8 @@ runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxK
   };
 }));
 
-runBehaviourCases(keyedDriver('KeyedTokenBucket with a second, looser limit', (limit, clock) => {
-  const k = new KeyedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
+runBehaviourCases(keyedDriver('KeyedTokenBucket with a second, looser limit', (limit, clock, options) => {
+  const k = new KeyedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], ...options, clock });
   k.consume('k', 0);
   return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k') };
 }));

@@ -52,6 +52,7 @@ describe('npm run example', () => {
     expect(stdout).toMatch(/node "search" \(at api\.children\[0\]\): capacity must be a finite number > 0, got -5/);
     expect(stdout).toContain('5 jobs, at most 2 at once');
     expect(stdout).toContain('in use after the block: 0');
+    expect(stdout).toContain("refused alice\n{ allowed: 3, refused: 1 }");
     expect(stdout).toMatch(/all \d+ demos ran/);
   }, 40_000);
 });

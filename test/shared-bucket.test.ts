@@ -3,21 +3,21 @@
 // test/shared-bucket-workers.test.ts covers real threads.
 import { describe, expect, it } from 'vitest';
 import { ManualClock, RateLimitExceeded, SharedTokenBucket, threadSharedClock, type Clock } from 'bucketflow';
-import type { CaseBucket, CaseDriver, CaseLimit } from './cases/behaviour-cases.js';
+import type { CaseBucket, CaseDriver, CaseLimit, CaseOptions } from './cases/behaviour-cases.js';
 import { runBehaviourCases } from './cases/run-cases.js';
 
 // Lets promise callbacks that are already due run, without letting real time pass.
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock) => CaseBucket): CaseDriver {
+function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock, options: CaseOptions) => CaseBucket): CaseDriver {
   let clock = new ManualClock();
   return {
     name,
     canBlock: false,
     slackMs: 0,
-    create(limit) {
+    create(limit, options) {
       clock = new ManualClock();
-      return make(limit, clock);
+      return make(limit, clock, options);
     },
     async advance(ms) {
       clock.advance(ms);
@@ -25,14 +25,14 @@ function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock) => Ca
   };
 }
 
-runBehaviourCases(manualDriver('SharedTokenBucket', (limit, clock) => {
-  const b = new SharedTokenBucket({ ...limit, clock });
+runBehaviourCases(manualDriver('SharedTokenBucket', (limit, clock, options) => {
+  const b = new SharedTokenBucket({ ...limit, ...options, clock });
   return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 
-runBehaviourCases(manualDriver('SharedTokenBucket attached from its handle, with a second, looser limit', (limit, clock) => {
+runBehaviourCases(manualDriver('SharedTokenBucket attached from its handle, with a second, looser limit', (limit, clock, options) => {
   const original = new SharedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
-  const b = SharedTokenBucket.from(original.handle, { clock });
+  const b = SharedTokenBucket.from(original.handle, { ...options, clock });
   return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
 }));
 

@@ -1,5 +1,6 @@
 import { asConsumed } from '../errors.js';
 import type { AsyncConsumeOptions, Decision } from '../types.js';
+import { decisionChannel, publishDecision } from '../events.js';
 import * as check from '../validate.js';
 import { LocalBucket, decideNow, takeNow } from './local-bucket.js';
 
@@ -22,8 +23,10 @@ export class AsyncTokenBucket extends LocalBucket {
       check.boolean('block', block, false);
       const { signal } = check.acquireOptions(waitOptions);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      if (!block) return Promise.resolve(n <= this.capacity && takeNow(this, n));
-      return asConsumed(this.acquire(n, waitOptions));
+      if (block) return asConsumed(this.acquire(n, waitOptions)); // acquire publishes its decision
+      const taken = n <= this.capacity && takeNow(this, n);
+      if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, taken);
+      return Promise.resolve(taken);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -36,7 +39,9 @@ export class AsyncTokenBucket extends LocalBucket {
   take(n = 1): Promise<Decision> {
     try {
       check.tokens(n);
-      return Promise.resolve(decideNow(this, n));
+      const decision = decideNow(this, n);
+      if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, decision.allowed);
+      return Promise.resolve(decision);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -2,10 +2,11 @@ import { checkClock, isManual, type Clock } from '../clock.js';
 import { decide, type LimitConfig } from '../core/decision.js';
 import { advance, headWait, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision } from '../types.js';
+import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
@@ -24,9 +25,11 @@ export interface HierarchicalTokenBucketOptions {
   name?: string;
   /** The bucket above this one; every consume here is charged there too. */
   parent?: HierarchicalTokenBucket;
+  /** Most callers that may wait in this bucket's `acquire` at once; past it a request that would wait is refused. Default: unbounded. */
+  maxWaiting?: number;
 }
 
-const KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'name', 'parent'] as const;
+const KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'name', 'parent', 'maxWaiting'] as const;
 
 /** How a chain of buckets (leaf first) is laid out for the core (set in the class's static block). */
 let CHAIN: Limits<readonly HierarchicalTokenBucket[]>;
@@ -60,6 +63,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   #children: HierarchicalTokenBucket[] = [];
   #childrenView: readonly HierarchicalTokenBucket[] = Object.freeze([]);
   #queue: WaiterQueue | undefined;
+  readonly #maxWaiting: number;
 
   constructor(options: HierarchicalTokenBucketOptions) {
     const o = check.required<HierarchicalTokenBucketOptions>(options, KEYS, '{ capacity, fillRate }');
@@ -85,6 +89,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     this.#chain = parent === undefined ? [this] : [this, ...parent.#chain];
     this.#own = parent === undefined ? this.#chain : [this];
     this.#fits = parent === undefined ? capacity : Math.min(capacity, parent.#fits);
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     if (parent !== undefined) {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);
@@ -142,7 +147,9 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     const now = this.#clock.now();
     this.#queue?.pump(now);
     this.#chainLimits ??= this.#chain.map((b) => ({ capacity: b.capacity, fillRate: b.fillRate }));
-    return decide(CHAIN, this.#chain, n, this.#fits, now, this.#chainLimits);
+    const decision = decide(CHAIN, this.#chain, n, this.#fits, now, this.#chainLimits);
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, decision.allowed);
+    return decision;
   }
 
   /**
@@ -151,6 +158,12 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
    * `false` at once if that would exceed `maxWait` ms.
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
+    const taken = this.#consume(n, options);
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, taken);
+    return taken;
+  }
+
+  #consume(n: number, options: ConsumeOptions | undefined): boolean {
     check.tokens(n);
     const { block, maxWait } = options === undefined ? NON_BLOCKING : check.consumeOptions(options);
     if (n > this.#fits) {
@@ -201,6 +214,11 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     return true;
   }
 
+  /** Callers waiting in this bucket's `acquire` now. */
+  get waiting(): number {
+    return this.#queue?.size ?? 0;
+  }
+
   /**
    * Waits (without blocking the event loop) until `n` tokens are taken from every level: they
    * are reserved on every level at once (the levels go below 0 by what is owed), and the waiter
@@ -209,15 +227,22 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
    * reservation goes back), `RangeError` if `n` exceeds a capacity on the chain.
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    const waited = this.#acquire(n, options);
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, n, this.#clock, waited) : waited;
+  }
+
+  #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
     try {
       const { maxWait, signal } = check.acquireRequest(n, options, this.#fits, 'capacity (or an ancestor\'s)');
       const early = answeredAtOnce(n, signal);
       if (early !== undefined) return early;
       const now = this.#clock.now();
       this.#queue?.pump(now);
-      const wait = reserve(CHAIN, this.#chain, n, maxWait, now);
+      const full = this.waiting >= this.#maxWaiting;
+      const wait = reserve(CHAIN, this.#chain, n, full ? 0 : maxWait, now);
       if (wait === 0) return Promise.resolve();
-      if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+      const refused = refusalOf(wait, maxWait, full, this.#maxWaiting);
+      if (refused !== undefined) throw refused;
       this.#queue ??= this.#newQueue();
       return this.#queue.enqueue(n, now + wait, signal);
     } catch (error) {
@@ -247,6 +272,8 @@ export interface BucketHierarchyNode {
   /** Tokens per second, >= 0. */
   fillRate: number;
   initialTokens?: number;
+  /** Most callers that may wait in this bucket's `acquire` at once (local hierarchies). Default: unbounded. */
+  maxWaiting?: number;
   children?: readonly BucketHierarchyNode[];
 }
 
@@ -265,7 +292,7 @@ export type BucketHierarchyNames<C, Depth extends unknown[] = []> = Depth['lengt
     ? N | (C extends { readonly children: readonly (infer Child)[] } ? BucketHierarchyNames<Child, [...Depth, unknown]> : never)
     : string;
 
-const NODE_KEYS = ['name', 'capacity', 'fillRate', 'initialTokens', 'children'] as const;
+const NODE_KEYS = ['name', 'capacity', 'fillRate', 'initialTokens', 'maxWaiting', 'children'] as const;
 const ROOT_KEYS = [...NODE_KEYS, 'clock'] as const;
 
 /**
@@ -290,6 +317,7 @@ export function createBucketHierarchy<const C extends BucketHierarchyConfig>(
       capacity: node.capacity,
       fillRate: node.fillRate,
       initialTokens: node.initialTokens,
+      maxWaiting: node.maxWaiting,
       parent,
       clock: parent === undefined ? clock : undefined,
     });
@@ -318,6 +346,12 @@ function checkNode(node: unknown, path: string, seen: Set<string>, root: boolean
   if (seen.has(n.name)) throw new TypeError(`${where}: duplicate name ${JSON.stringify(n.name)}`);
   seen.add(n.name);
   check.limit(where, n);
+  try {
+    check.maxWaiting(n.maxWaiting);
+  } catch (error) {
+    const Kind = error instanceof RangeError ? RangeError : TypeError;
+    throw new Kind(`${where}: ${(error as Error).message}`);
+  }
   if (n.children !== undefined && !Array.isArray(n.children)) {
     throw new TypeError(`${where}: children must be an array of nodes`);
   }

@@ -2,10 +2,11 @@ import { checkClock, isManual, type Clock } from '../clock.js';
 import { blindDecision, decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
-import { RateLimitExceeded, manualClockSleep, neverFits } from '../errors.js';
+import { RateLimitExceeded, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquireOptions, ConsumeOptions, Decision, KeyedAcquirable, Limit, TokenBucketOptions } from '../types.js';
+import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue, type QueueHost } from '../waiting/waiter-queue.js';
@@ -25,7 +26,7 @@ export type KeyedTokenBucketOptions = TokenBucketOptions & {
   maxKeys?: number;
 };
 
-const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys'] as const;
+const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys', 'maxWaiting'] as const;
 
 
 /** Where a key with queued waiters keeps them: one queue, one timer, per waiting key only. */
@@ -73,12 +74,16 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   /** The core's view of a slot (by its offset in the slots' state). */
   readonly #limits: Limits<number>;
   readonly #waiting = new Map<number, KeyWaiters>();
+  /** Callers waiting now, over every key; at most `#maxWaiting`. */
+  #waiters = 0;
+  readonly #maxWaiting: number;
 
   constructor(options: KeyedTokenBucketOptions) {
     const o = check.required<KeyedTokenBucketOptions>(options, OPTION_KEYS, '{ capacity, fillRate }');
     const limits = check.limitsOf(o);
     this.#clock = checkClock('clock', o.clock);
     this.maxKeys = checkMaxKeys(o.maxKeys);
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
     this.capacity = Math.min(...limits.map((l) => l.capacity));
     this.fillRate = Math.min(...limits.map((l) => l.fillRate));
@@ -116,6 +121,11 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     lockFields<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'maxKeys']);
   }
 
+  /** Callers waiting in `acquire` now, over every key (what `maxWaiting` bounds). */
+  get waiting(): number {
+    return this.#waiters;
+  }
+
   /** Keys remembered now (buckets not yet known to be full, or not yet swept). */
   get size(): number {
     return this.#keys.size;
@@ -129,6 +139,12 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    * or throws `RangeError` with `block`. A bad key or `n` throws `TypeError`/`RangeError`.
    */
   consume(key: string, n = 1, options?: ConsumeOptions): boolean {
+    const taken = this.#consume(key, n, options);
+    if (decisionChannel.hasSubscribers) publishDecision(this, key, n, taken);
+    return taken;
+  }
+
+  #consume(key: string, n: number, options: ConsumeOptions | undefined): boolean {
     if (typeof key !== 'string') throw badKey(key);
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
     if (options !== undefined) {
@@ -163,8 +179,11 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const now = this.#clock.now();
     const slot = this.#keys.slotOf(key, now);
     // No room for a new key (every remembered key has waiters): refused, levels unknown.
-    if (slot < 0) return blindDecision(n === 0, n === 0 ? 0 : this.#noRoomWait(now), this.limits);
-    return decide(this.#limits, this.#refill(slot, now), n, this.capacity, now, this.limits);
+    const decision = slot < 0
+      ? blindDecision(n === 0, n === 0 ? 0 : this.#noRoomWait(now), this.limits)
+      : decide(this.#limits, this.#refill(slot, now), n, this.capacity, now, this.limits);
+    if (decisionChannel.hasSubscribers) publishDecision(this, key, n, decision.allowed);
+    return decision;
   }
 
   /**
@@ -175,11 +194,13 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    * first served, with one timer per key that has waiters.
    */
   acquire(key: string, n = 1, options?: AcquireOptions): Promise<void> {
+    let waited: Promise<void>;
     try {
-      return this.#acquire(key, n, options);
+      waited = this.#acquire(key, n, options);
     } catch (error) {
-      return Promise.reject(error);
+      waited = Promise.reject(error);
     }
+    return decisionChannel.hasSubscribers ? watchWait(this, key, n, this.#clock, waited) : waited;
   }
 
   /**
@@ -242,13 +263,16 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (host !== undefined && host.queue.size > 0) host.queue.pump(now);
     // Reserved now, so later requests see the debt and cannot overtake.
-    const wait = reserve(this.#limits, this.#refill(slot, now), n, maxWait, now);
+    const full = this.#waiters >= this.#maxWaiting;
+    const wait = reserve(this.#limits, this.#refill(slot, now), n, full ? 0 : maxWait, now);
     if (wait === 0) return Promise.resolve();
-    if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+    const refused = refusalOf(wait, maxWait, full, this.#maxWaiting);
+    if (refused !== undefined) throw refused;
     if (host === undefined) {
       host = this.#host(slot);
       this.#waiting.set(slot, host);
     }
+    this.#waiters++;
     return host.queue.enqueue(n, now + wait, signal);
   }
 
@@ -321,6 +345,9 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       // plus what the queue holds covers it.
       serve: (n, at, now) => headWait(this.#limits, this.#refill(slot, now), n, at, now, host.queue.owed),
       release: (n) => addAll(this.#limits, this.#refill(slot, this.#clock.now()), n),
+      left: () => {
+        this.#waiters--;
+      },
     };
     (host as { queue: WaiterQueue }).queue = new WaiterQueue(host, false); // the levels tell when the head's tokens are earned
     return host;

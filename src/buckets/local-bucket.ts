@@ -2,14 +2,15 @@ import { checkClock, isManual, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
+import { decisionChannel, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 
-const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
+const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxWaiting'] as const;
 
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
 let LIMITS: Limits<LocalBucket>;
@@ -75,6 +76,7 @@ export abstract class LocalBucket implements AcquirableBucket {
    */
   readonly #several: Float64Array | undefined;
   #queue: WaiterQueue | undefined;
+  readonly #maxWaiting: number;
 
   constructor(options: TokenBucketOptions) {
     const o = check.required<TokenBucketOptions>(options, BUCKET_KEYS, '{ capacity, fillRate }');
@@ -90,6 +92,7 @@ export abstract class LocalBucket implements AcquirableBucket {
     this.#level = single === undefined ? NaN : single.initialTokens;
     this.#last = now;
     this.#several = single === undefined ? severalLimits(limits) : undefined;
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     lockFields<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
   }
 
@@ -126,6 +129,11 @@ export abstract class LocalBucket implements AcquirableBucket {
     return lowest(LIMITS, this);
   }
 
+  /** Callers waiting in `acquire` (or an async `consume` with `block`) now. */
+  get waiting(): number {
+    return this.#queue?.size ?? 0;
+  }
+
   /** Milliseconds until `n` tokens are available (0 if now, `Infinity` if never, as for `n > capacity`). */
   timeUntil(n = 1): number {
     check.tokens(n);
@@ -141,11 +149,13 @@ export abstract class LocalBucket implements AcquirableBucket {
    * and with `RangeError` if `n > capacity`. Waiters are served first come, first served.
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    let waited: Promise<void>;
     try {
-      return this.#acquire(n, options);
+      waited = this.#acquire(n, options);
     } catch (error) {
-      return Promise.reject(error);
+      waited = Promise.reject(error);
     }
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, n, this.#clock, waited) : waited;
   }
 
   #acquire(n: number, options: AcquireOptions | undefined): Promise<void> {
@@ -155,9 +165,11 @@ export abstract class LocalBucket implements AcquirableBucket {
     const now = this.#clock.now();
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
-    const wait = reserve(LIMITS, this, n, maxWait, now);
+    const full = this.waiting >= this.#maxWaiting;
+    const wait = reserve(LIMITS, this, n, full ? 0 : maxWait, now);
     if (wait === 0) return Promise.resolve();
-    if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+    const refused = refusalOf(wait, maxWait, full, this.#maxWaiting);
+    if (refused !== undefined) throw refused;
     this.#queue ??= this.#newQueue();
     return this.#queue.enqueue(n, now + wait, signal);
   }

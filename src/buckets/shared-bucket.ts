@@ -1,10 +1,11 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll } from '../core/limits.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
+import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
@@ -21,13 +22,15 @@ export interface SharedTokenBucketAttachOptions {
    * {@link threadSharedClock}. Inject one only when every user of the buffer is in this thread.
    */
   clock?: Clock;
+  /** Most callers of this thread that may wait in `acquire` at once; past it a request that would wait is refused. Default: unbounded. */
+  maxWaiting?: number;
 }
 
 // How `from` hands an existing buffer to the constructor: a key no caller can spell.
 const ATTACH: unique symbol = Symbol('attach');
 type AttachOptions = SharedTokenBucketAttachOptions & { [ATTACH]: SharedBuffer };
 
-const CREATE_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits'] as const;
+const CREATE_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxWaiting'] as const;
 
 /**
  * A token bucket whose state lives in a `SharedArrayBuffer`, so several `worker_threads` use one
@@ -53,13 +56,15 @@ export class SharedTokenBucket implements AcquirableBucket {
   readonly #buffer: SharedBuffer;
   /** This thread's waiters on the shared reservations, one timer for the first. */
   #queue: WaiterQueue | undefined;
+  readonly #maxWaiting: number;
 
   /** Creates a bucket in new shared memory, starting at `initialTokens` (default: full). */
   constructor(options: SharedTokenBucketOptions) {
     const o = check.options<SharedTokenBucketOptions>('options', options);
     const attached = (options as Partial<AttachOptions> | undefined)?.[ATTACH];
     if (attached === undefined && options === undefined) throw new TypeError('options are required: { capacity, fillRate }');
-    check.knownKeys('options', o, attached === undefined ? CREATE_KEYS : ['clock']);
+    check.knownKeys('options', o, attached === undefined ? CREATE_KEYS : ['clock', 'maxWaiting']);
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#clock = o.clock === undefined ? threadSharedClock : checkClock('clock', o.clock);
     this.#buffer = attached ?? SharedBuffer.create(check.limitsOf(o), this.#clock.now());
     const limits = this.#buffer.limits();
@@ -78,6 +83,11 @@ export class SharedTokenBucket implements AcquirableBucket {
     const buffer = SharedBuffer.attach(handle);
     const o = check.options<SharedTokenBucketAttachOptions>('options', options);
     return new SharedTokenBucket({ ...o, [ATTACH]: buffer } as unknown as SharedTokenBucketOptions);
+  }
+
+  /** Callers of this thread waiting in `acquire` now. */
+  get waiting(): number {
+    return this.#queue?.size ?? 0;
   }
 
   /** Tokens available now (with several limits, the lowest level); below 0 while reservations wait. */
@@ -108,6 +118,12 @@ export class SharedTokenBucket implements AcquirableBucket {
    * `false`, or throws `RangeError` with `block`.
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
+    const taken = this.#consume(n, options);
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, taken);
+    return taken;
+  }
+
+  #consume(n: number, options: ConsumeOptions | undefined): boolean {
     if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
     const { block, maxWait } = options === undefined ? NO_BLOCK : check.consumeOptions(options);
     if (n > this.capacity) {
@@ -140,7 +156,9 @@ export class SharedTokenBucket implements AcquirableBucket {
   take(n = 1): Decision {
     check.tokens(n);
     const now = this.#clock.now();
-    return this.#buffer.locked(() => decide(BUFFER, this.#buffer, n, this.capacity, now, this.limits));
+    const decision = this.#buffer.locked(() => decide(BUFFER, this.#buffer, n, this.capacity, now, this.limits));
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, decision.allowed);
+    return decision;
   }
 
   /**
@@ -150,12 +168,14 @@ export class SharedTokenBucket implements AcquirableBucket {
    * shared bucket), with `RangeError` if `n > capacity`.
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
+    let waited: Promise<void>;
     try {
       const { maxWait, signal } = check.acquireRequest(n, options, this.capacity);
-      return answeredAtOnce(n, signal) ?? this.#reserve(n, maxWait, signal);
+      waited = answeredAtOnce(n, signal) ?? this.#reserve(n, maxWait, signal);
     } catch (error) {
-      return Promise.reject(error);
+      waited = Promise.reject(error);
     }
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, n, this.#clock, waited) : waited;
   }
 
   #reserve(n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
@@ -165,12 +185,16 @@ export class SharedTokenBucket implements AcquirableBucket {
     // another thread refilled between our clock reading and the lock: the ready time counts from
     // there, or the waiter would be served before its tokens are earned.
     let from = now;
+    const full = this.waiting >= this.#maxWaiting;
     const wait = buffer.locked(() => {
-      const w = reserve(BUFFER, buffer, n, maxWait, now);
+      const w = reserve(BUFFER, buffer, n, full ? 0 : maxWait, now);
       from = BUFFER.last(buffer, 0);
       return w;
     });
-    if (wait === Infinity || wait > maxWait) throw new RateLimitExceeded(wait);
+    if (wait > 0) {
+      const refused = refusalOf(wait, maxWait, full, this.#maxWaiting);
+      if (refused !== undefined) throw refused;
+    }
     // Later waiters of this thread never resolve before earlier ones (the reservation order).
     if (wait === 0 && (this.#queue === undefined || this.#queue.size === 0)) return Promise.resolve();
     this.#queue ??= this.#newQueue();

@@ -1,3 +1,4 @@
+import { decisionChannel, publishDecision } from '../events.js';
 import type { ConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
@@ -21,11 +22,8 @@ export class TokenBucket extends LocalBucket {
    * (`fillRate` 0). `n > capacity` returns `false`, or throws `RangeError` with `block`.
    */
   consume(n = 1, options?: ConsumeOptions): boolean {
-    if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
-    if (options === undefined) return n <= this.capacity && takeNow(this, n);
-    const { block, maxWait } = check.consumeOptions(options);
-    if (!block) return n <= this.capacity && takeNow(this, n);
-    return takeBlocking(this, n, maxWait, sleepSync);
+    if (decisionChannel.hasSubscribers) return watched(this, n, options);
+    return consume(this, n, options);
   }
 
   /**
@@ -36,6 +34,24 @@ export class TokenBucket extends LocalBucket {
    */
   take(n = 1): Decision {
     check.tokens(n);
-    return decideNow(this, n);
+    const decision = decideNow(this, n);
+    if (decisionChannel.hasSubscribers) publishDecision(this, undefined, n, decision.allowed);
+    return decision;
   }
+}
+
+/** `consume` of a TokenBucket, the hot path: as small as it can be, so that it inlines. */
+function consume(bucket: TokenBucket, n: number, options: ConsumeOptions | undefined): boolean {
+  if (typeof n !== 'number' || !(n >= 0) || n === Infinity) check.tokens(n);
+  if (options === undefined) return n <= bucket.capacity && takeNow(bucket, n);
+  const { block, maxWait } = check.consumeOptions(options);
+  if (!block) return n <= bucket.capacity && takeNow(bucket, n);
+  return takeBlocking(bucket, n, maxWait, sleepSync);
+}
+
+/** `consume` while someone listens for decisions. */
+function watched(bucket: TokenBucket, n: number, options: ConsumeOptions | undefined): boolean {
+  const taken = consume(bucket, n, options);
+  publishDecision(bucket, undefined, n, taken);
+  return taken;
 }

@@ -9,7 +9,9 @@ import type { FailureAnswer } from './failure-policy.js';
 import { limitDecision } from '../core/decision.js';
 import type { Decision, LimitDecision } from '../types.js';
 import { Gatherer, type Batch } from './gather.js';
-import { RedisBucketError, TimedCalls } from './redis-call.js';
+import { redisErrorChannel, type RedisErrorEvent } from '../events.js';
+import { Circuit, type CircuitBreakerOptions } from './circuit.js';
+import { RedisBucketError, TimedCalls, nameOf, type CallWatch } from './redis-call.js';
 import {
   CREATE_COMMAND,
   PEEK_COMMAND,
@@ -43,15 +45,20 @@ export class RedisEngine {
   readonly #serverClock: ServerClock;
   readonly #gathered: Gatherer;
   readonly #onCleared: (key: string, ms: number) => void;
+  /** The limiter these calls are made for, as events name it. */
+  readonly #owner: () => object;
 
   /**
    * `onCleared(leafKey, ms)` hears after every refund that no reservation on the chain of
-   * `leafKey` is unearned `ms` from now: waiters sleeping on them need not sleep longer.
+   * `leafKey` is unearned `ms` from now: waiters sleeping on them need not sleep longer. `owner`
+   * is the limiter object events name; `circuitBreaker`, if given, stops calls while Redis is away.
    */
-  constructor(client: ScriptClient, timeout: number, onCleared: (key: string, ms: number) => void) {
+  constructor(client: ScriptClient, timeout: number, onCleared: (key: string, ms: number) => void, owner: () => object,
+    circuitBreaker?: CircuitBreakerOptions) {
     this.#client = client;
     this.#timeout = timeout;
-    this.#calls = new TimedCalls(timeout);
+    this.#owner = owner;
+    this.#calls = new TimedCalls(timeout, watchCalls(owner, circuitBreaker));
     this.#onCleared = onCleared;
     // A script may touch any keys of a standalone server, only one hash slot's on a Cluster.
     this.#gathered = new Gatherer((batch) => this.#sendBatch(batch), isCluster(client) ? hashSlot : oneGroup);
@@ -68,7 +75,7 @@ export class RedisEngine {
   takeNow(t: RedisTarget, n: number, answer: FailureAnswer): Promise<boolean> {
     if (n > 0) return this.#gathered.add(t, n, answer);
     return new Promise<boolean>((resolve) => {
-      this.take(t, n, 0, (status) => resolve(status === 1), (error) => resolve(answer.take(error, n)));
+      this.take(t, n, 0, (status) => resolve(status === 1), (error) => resolve(answer.take(this.#owner(), error, n)));
     });
   }
 
@@ -200,15 +207,15 @@ export class RedisEngine {
       try {
         taken = size === 1 ? (this.#parseTake(reply, first)[0] === 1 ? '1' : '0') : this.#parseTakeMany(reply, size, first);
       } catch (error) {
-        batch.fail(error);
+        batch.fail(error, this.#owner());
         return;
       }
       for (let i = 0; i < size; i++) {
         const answer = taken.charCodeAt(i);
-        if (answer === 101) batch.failOne(i, notAState(batch.target(i))); // 'e'
+        if (answer === 101) batch.failOne(i, notAState(batch.target(i)), this.#owner()); // 'e'
         else batch.answer(i, answer === 49); // '1'
       }
-    }, (error) => batch.fail(error), (reply) => {
+    }, (error) => batch.fail(error, this.#owner()), (reply) => {
       // Every caller had its answer: whatever the late batch took goes back, one refund per chain.
       if (batch.detailed) {
         reply = Array.isArray(reply) ? walkDetailed(batch, reply, () => {}) ?? '' : '';
@@ -235,12 +242,12 @@ export class RedisEngine {
     const decisions: (Decision | undefined)[] = [];
     const taken = Array.isArray(reply) ? walkDetailed(batch, reply, (i, d) => (decisions[i] = d)) : undefined;
     if (taken === undefined) {
-      batch.fail(this.unexpected('take', reply, batch.target(0).what));
+      batch.fail(this.unexpected('take', reply, batch.target(0).what), this.#owner());
       return;
     }
     for (let i = 0; i < batch.size; i++) {
       const answer = taken.charCodeAt(i);
-      if (answer === 101) batch.failOne(i, notAState(batch.target(i))); // 'e'
+      if (answer === 101) batch.failOne(i, notAState(batch.target(i)), this.#owner()); // 'e'
       else batch.answer(i, batch.wantsDecision(i) ? decisions[i]! : answer === 49);
     }
   }
@@ -271,6 +278,23 @@ export class RedisEngine {
 }
 
 const ignore = (): void => {};
+
+/** How a limiter's calls are watched: the redis-error event, and the circuit breaker if there is one. */
+function watchCalls(owner: () => object, options: CircuitBreakerOptions | undefined): CallWatch {
+  const circuit = options === undefined ? undefined : new Circuit(options, owner);
+  return {
+    admit: (what) => {
+      if (circuit === undefined || circuit.admit()) return undefined;
+      return new RedisBucketError(`${nameOf(what)}: Redis not asked: the circuit breaker opened after ${options!.failures} failed calls in a row (one call probes Redis again in ${Math.ceil(circuit.retryIn)} ms)`);
+    },
+    answered: () => circuit?.succeeded(),
+    failed: (error, unreachable) => {
+      if (redisErrorChannel.hasSubscribers) redisErrorChannel.publish({ bucket: owner(), error } satisfies RedisErrorEvent);
+      if (unreachable) circuit?.failed();
+      else circuit?.succeeded();
+    },
+  };
+}
 const oneGroup = (): number => 0;
 
 /** Whether `client` is an ioredis Cluster (its scripts may touch one hash slot only). */

@@ -4,6 +4,7 @@
 
 import { blindDecision, type LimitConfig } from '../core/decision.js';
 import { RateLimitExceeded, asConsumed } from '../errors.js';
+import { publishFallback } from '../events.js';
 import { kindOf } from '../kinds.js';
 import { Semaphore, type Lease } from '../semaphore.js';
 import type { AcquirableBucket, Decision, KeyedAcquirable } from '../types.js';
@@ -28,16 +29,21 @@ export type RedisFailurePolicy<Fallback extends AcquirableBucket | KeyedAcquirab
   | Fallback;
 
 /** How a request whose Redis call failed is answered; errors other than a {@link RedisBucketError} pass through. */
+/**
+ * How a request whose Redis call failed is answered; errors other than a {@link RedisBucketError}
+ * pass through. `owner` is the limiter the request was made on: a `bucketflow:fallback` event
+ * names it when the policy answers.
+ */
 export interface FailureAnswer {
   /** A request that does not wait: resolves `true` (admitted) or `false` (refused), or rejects. */
-  take(error: unknown, n: number): Promise<boolean>;
+  take(owner: object, error: unknown, n: number): Promise<boolean>;
   /** A request that may wait up to `maxWait` ms: resolves (admitted) or rejects (`RateLimitExceeded` if refused). */
-  acquire(error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void>;
+  acquire(owner: object, error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void>;
   /**
    * A `take(n)` on a chain with `limits`: the local fallback's own decision, or under `'allow'` /
    * `'deny'` one that knows no levels (every limit reads 0 remaining); rejects under `'throw'`.
    */
-  decide(error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision>;
+  decide(owner: object, error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision>;
 }
 
 type Fixed = 'throw' | 'allow' | 'deny';
@@ -46,19 +52,24 @@ type Decide = (n: number) => Decision | Promise<Decision>;
 
 class Answer implements FailureAnswer {
   readonly #policy: Fixed | Ask;
+  /** The `onRedisError` value, as events show it. */
+  readonly #shown: unknown;
   readonly #decide: Decide | undefined;
   /** The `retryAfter` of a refusal under `'deny'` (ms): the limiter's timeout. */
   readonly #retryAfter: number;
 
-  constructor(policy: Fixed | Ask, retryAfter: number, decide?: Decide) {
+  constructor(policy: Fixed | Ask, shown: unknown, retryAfter: number, decide?: Decide) {
     this.#policy = policy;
+    this.#shown = shown;
     this.#decide = decide;
     this.#retryAfter = retryAfter;
   }
 
-  decide(error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision> {
+  decide(owner: object, error: unknown, n: number, limits: readonly LimitConfig[]): Promise<Decision> {
     const policy = this.#policy;
-    if (!(error instanceof RedisBucketError) || policy === 'throw') return Promise.reject(error);
+    if (!(error instanceof RedisBucketError)) return Promise.reject(error);
+    publishFallback(owner, this.#shown);
+    if (policy === 'throw') return Promise.reject(error);
     if (policy === 'allow') return Promise.resolve(blindDecision(true, 0, limits));
     if (policy === 'deny') return Promise.resolve(blindDecision(false, this.#retryAfter, limits));
     if (this.#decide !== undefined) {
@@ -78,13 +89,15 @@ class Answer implements FailureAnswer {
     );
   }
 
-  take(error: unknown, n: number): Promise<boolean> {
-    return asConsumed(this.acquire(error, n, 0, undefined));
+  take(owner: object, error: unknown, n: number): Promise<boolean> {
+    return asConsumed(this.acquire(owner, error, n, 0, undefined));
   }
 
-  acquire(error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
+  acquire(owner: object, error: unknown, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
     const policy = this.#policy;
-    if (!(error instanceof RedisBucketError) || policy === 'throw') return Promise.reject(error);
+    if (!(error instanceof RedisBucketError)) return Promise.reject(error);
+    publishFallback(owner, this.#shown);
+    if (policy === 'throw') return Promise.reject(error);
     if (policy === 'allow') return Promise.resolve();
     if (policy === 'deny') return Promise.reject(denied(error, this.#retryAfter));
     return policy(n, maxWait, signal);
@@ -118,18 +131,22 @@ export type RedisSemaphoreFailurePolicy = 'throw' | 'allow' | 'deny' | Semaphore
  * fallback's), `null` (admitted without a slot: `'allow'`), or `undefined` (a `tryAcquire`
  * refused); rejects otherwise (`'throw'`, or a refused `acquire`).
  */
-export type SemaphoreFailureAnswer = (error: RedisBucketError, tryOnly: boolean, maxWait: number,
+export type SemaphoreFailureAnswer = (owner: object, error: RedisBucketError, tryOnly: boolean, maxWait: number,
   signal: AbortSignal | undefined) => Promise<Lease | null | undefined>;
 
 /** Checks a semaphore's `onRedisError`; `timeout` (ms) is the `retryAfter` of a refusal under `'deny'`. */
 export function checkSemaphoreFailurePolicy(value: unknown, timeout: number): SemaphoreFailureAnswer {
-  if (value === undefined || value === 'throw') return (error) => Promise.reject(error);
-  if (value === 'allow') return () => Promise.resolve(null);
-  if (value === 'deny') return (error, tryOnly) => (tryOnly ? Promise.resolve(undefined) : Promise.reject(denied(error, timeout)));
-  if (!(value instanceof Semaphore)) {
-    throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local Semaphore, got ${check.show(value)}`);
-  }
-  return (_error, tryOnly, maxWait, signal) => (tryOnly ? Promise.resolve(value.tryAcquire()) : value.acquire({ maxWait, signal }));
+  let answer: (error: RedisBucketError, tryOnly: boolean, maxWait: number, signal: AbortSignal | undefined) => Promise<Lease | null | undefined>;
+  if (value === undefined || value === 'throw') answer = (error) => Promise.reject(error);
+  else if (value === 'allow') answer = () => Promise.resolve(null);
+  else if (value === 'deny') answer = (error, tryOnly) => (tryOnly ? Promise.resolve(undefined) : Promise.reject(denied(error, timeout)));
+  else if (value instanceof Semaphore) answer = (_error, tryOnly, maxWait, signal) => (tryOnly ? Promise.resolve(value.tryAcquire()) : value.acquire({ maxWait, signal }));
+  else throw new TypeError(`onRedisError must be 'throw', 'allow', 'deny' or a local Semaphore, got ${check.show(value)}`);
+  const shown = value ?? 'throw';
+  return (owner, error, tryOnly, maxWait, signal) => {
+    publishFallback(owner, shown);
+    return answer(error, tryOnly, maxWait, signal);
+  };
 }
 
 const FALLBACK = {
@@ -152,7 +169,7 @@ export function checkFailurePolicy(value: unknown, kind: 'single', timeout: numb
 export function checkFailurePolicy(value: unknown, kind: 'keyed', timeout: number): (key: string) => FailureAnswer;
 export function checkFailurePolicy(value: unknown, kind: 'single' | 'keyed', timeout: number): FailureAnswer | ((key: string) => FailureAnswer) {
   if (value === undefined || value === 'throw' || value === 'allow' || value === 'deny') {
-    const fixed = new Answer(value ?? 'throw', timeout);
+    const fixed = new Answer(value ?? 'throw', value ?? 'throw', timeout);
     return kind === 'single' ? fixed : () => fixed;
   }
   const words = FALLBACK[kind];
@@ -165,10 +182,10 @@ export function checkFailurePolicy(value: unknown, kind: 'single' | 'keyed', tim
   if (kind === 'single') {
     const fallback = value as AcquirableBucket & { take?: (n: number) => Decision | Promise<Decision> };
     const decide = typeof fallback.take === 'function' ? (n: number) => fallback.take!(n) : undefined;
-    return new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n), timeout, decide);
+    return new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(n, { maxWait, signal }), n), value, timeout, decide);
   }
   const fallback = value as KeyedAcquirable & { take?: (key: string, n: number) => Decision | Promise<Decision> };
   const take = typeof fallback.take === 'function' ? fallback.take.bind(fallback) : undefined;
-  return (key) => new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n), timeout,
+  return (key) => new Answer((n, maxWait, signal) => askFallback(fallback.capacity, () => fallback.acquire(key, n, { maxWait, signal }), n), value, timeout,
     take === undefined ? undefined : (n) => take(key, n));
 }

@@ -71,16 +71,16 @@ export class Batch {
     (this.#requests[4 * i + 2] as Resolve)(taken);
   }
 
-  /** Answers request `i` as its failure policy says. */
-  failOne(i: number, error: unknown): void {
+  /** Answers request `i` (made on the limiter `owner`) as its failure policy says. */
+  failOne(i: number, error: unknown, owner: object): void {
     const answer = this.#requests[4 * i + 3] as FailureAnswer;
     const n = this.n(i);
-    (this.#requests[4 * i + 2] as Resolve)(this.wantsDecision(i) ? answer.decide(error, n, this.target(i).limits) : answer.take(error, n));
+    (this.#requests[4 * i + 2] as Resolve)(this.wantsDecision(i) ? answer.decide(owner, error, n, this.target(i).limits) : answer.take(owner, error, n));
   }
 
   /** Answers every request as its failure policy says. */
-  fail(error: unknown): void {
-    for (let i = 0; i < this.size; i++) this.failOne(i, error);
+  fail(error: unknown, owner: object): void {
+    for (let i = 0; i < this.size; i++) this.failOne(i, error, owner);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Cluster, Redis } from 'ioredis';
 import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
 import { MAX_TIMER_DELAY } from '../waiting/timer-delay.js';
+import type { CircuitBreakerOptions } from './circuit.js';
 import type { RedisFailurePolicy } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { limitArgs } from './target.js';
@@ -33,6 +34,18 @@ export interface RedisConnectionOptions<Fallback extends AcquirableBucket | Keye
    * a local limiter of the same kind (e.g. `new TokenBucket(...)`) is asked instead.
    */
   onRedisError?: RedisFailurePolicy<Fallback>;
+  /**
+   * After `failures` calls in a row fail for want of Redis (no answer in time, no connection), stop
+   * asking it for `resetAfter` ms: calls go straight to `onRedisError`, without waiting out
+   * `timeout` each. Then one call probes Redis; its success closes the circuit. Default: none.
+   */
+  circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Most callers of this process that may wait in this limiter's `acquire` at once (a keyed
+   * limiter: over all keys); past it, a request that would wait is refused at once with
+   * `RateLimitExceeded`. Default: unbounded.
+   */
+  maxWaiting?: number;
 }
 
 /** Checks a `redis` option: an ioredis `Redis` or `Cluster` (anything with `defineCommand`). */

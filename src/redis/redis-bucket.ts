@@ -2,10 +2,11 @@
 // from its chain of keys (its own, then any ancestors') in one script; the read-outs read its
 // own key only.
 
+import { decisionChannel, isAllowed, isTrue, realClock, watchDecision, watchWait } from '../events.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import type { FailureAnswer } from './failure-policy.js';
-import type { RedisLimiter } from './redis-limiter.js';
+import { WaitingCount, type RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
 
 /** What a Redis bucket is made of, once its options are checked. */
@@ -20,6 +21,8 @@ export interface RedisBucketParts {
   readonly onFailure: FailureAnswer;
   /** Some limit of its own starts below capacity: the key is made now (a full bucket needs none). */
   readonly startsBelowCapacity: boolean;
+  /** `maxWaiting`, checked. */
+  readonly maxWaiting: number;
 }
 
 export abstract class RedisBucket implements AcquirableBucket {
@@ -31,6 +34,7 @@ export abstract class RedisBucket implements AcquirableBucket {
   readonly #chain: RedisTarget;
   readonly #own: RedisTarget;
   readonly #onFailure: FailureAnswer;
+  readonly #waiting: WaitingCount;
 
   constructor(parts: RedisBucketParts) {
     this.capacity = parts.capacity;
@@ -39,6 +43,7 @@ export abstract class RedisBucket implements AcquirableBucket {
     this.#chain = parts.chain;
     this.#own = parts.own;
     this.#onFailure = parts.onFailure;
+    this.#waiting = new WaitingCount(parts.maxWaiting);
     if (parts.startsBelowCapacity) parts.limiter.create(parts.own);
     lockFields<RedisBucket>(this, ['capacity', 'fillRate']);
   }
@@ -52,7 +57,8 @@ export abstract class RedisBucket implements AcquirableBucket {
    * fails (unless `onRedisError` says otherwise).
    */
   consume(n = 1, options?: AsyncConsumeOptions): Promise<boolean> {
-    return this.#limiter.consume(this.#chain, n, options, this.#onFailure);
+    const taken = this.#limiter.consume(this.#chain, n, options, this.#onFailure, this.#waiting);
+    return decisionChannel.hasSubscribers ? watchDecision(this, undefined, n, taken, isTrue) : taken;
   }
 
   /**
@@ -63,7 +69,8 @@ export abstract class RedisBucket implements AcquirableBucket {
    * refused decision with `retryAfter: Infinity`.
    */
   take(n = 1): Promise<Decision> {
-    return this.#limiter.take(this.#chain, n, this.#onFailure);
+    const decided = this.#limiter.take(this.#chain, n, this.#onFailure);
+    return decisionChannel.hasSubscribers ? watchDecision(this, undefined, n, decided, isAllowed) : decided;
   }
 
   /**
@@ -73,7 +80,8 @@ export abstract class RedisBucket implements AcquirableBucket {
    * capacity, and with a `RedisBucketError` when Redis fails (unless `onRedisError` says otherwise).
    */
   acquire(n = 1, options?: AcquireOptions): Promise<void> {
-    return this.#limiter.acquire(this.#chain, n, options, this.#onFailure);
+    const waited = this.#limiter.acquire(this.#chain, n, options, this.#onFailure, this.#waiting);
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, n, realClock, waited) : waited;
   }
 
   /**
@@ -82,6 +90,11 @@ export abstract class RedisBucket implements AcquirableBucket {
    */
   timeUntil(n = 1): Promise<number> {
     return this.#limiter.timeUntil(this.#own, n);
+  }
+
+  /** Callers of this process waiting in this bucket's `acquire` now (what `maxWaiting` bounds). */
+  get waiting(): number {
+    return this.#waiting.count;
   }
 
   /** Tokens in this bucket now (the lowest of its own levels); below 0 while waiters hold reservations. */

@@ -22,9 +22,10 @@ export class RedisBucketError extends Error {
  * What a call is about, for its errors: the text itself, or an object whose `what` is read only
  * if an error needs it (a keyed bucket's name is made per key, and most calls never need it).
  */
-type CallName = string | { readonly what: string };
+export type CallName = string | { readonly what: string };
 
-const nameOf = (name: CallName): string => (typeof name === 'string' ? name : name.what);
+/** The text of a call's name. */
+export const nameOf = (name: CallName): string => (typeof name === 'string' ? name : name.what);
 
 interface Pending {
   /** Clock time after which the call is failed. */
@@ -39,6 +40,16 @@ interface Pending {
 /** `performance` held once: Node 20 resolves the global through a getter on every access. */
 const clock = globalThis.performance;
 
+/** Who hears how calls went: a circuit breaker, and the redis-error event. */
+export interface CallWatch {
+  /** A call is about to go to Redis: `undefined` lets it, an error fails it at once (an open circuit). */
+  admit(what: CallName): RedisBucketError | undefined;
+  /** Redis answered (with a value, or an error of its own: it is reachable). */
+  answered(): void;
+  /** A call failed: an error, no connection, or no answer in time; `unreachable` unless Redis itself answered with an error. */
+  failed(error: RedisBucketError, unreachable: boolean): void;
+}
+
 /**
  * Runs Redis calls that each settle within `timeoutMs`: with the reply, or with a
  * {@link RedisBucketError} saying what failed. A reply that comes after the deadline goes to the
@@ -47,13 +58,15 @@ const clock = globalThis.performance;
  */
 export class TimedCalls {
   readonly #timeoutMs: number;
+  readonly #watch: CallWatch | undefined;
   #queue: Pending[] = [];
   #head = 0;
   #pending = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(timeoutMs: number) {
+  constructor(timeoutMs: number, watch?: CallWatch) {
     this.#timeoutMs = timeoutMs;
+    this.#watch = watch;
   }
 
   /**
@@ -68,22 +81,38 @@ export class TimedCalls {
     onError: (error: RedisBucketError) => void,
     onLate?: (reply: unknown) => void,
   ): void {
+    const watch = this.#watch;
+    const refused = watch?.admit(what);
+    if (refused !== undefined) {
+      onError(refused);
+      return;
+    }
     let reply: Promise<unknown>;
     try {
       reply = start();
     } catch (error) {
-      onError(failure(what, error));
+      const failed = failure(what, error);
+      watch?.failed(failed, true);
+      onError(failed);
       return;
     }
     const call: Pending = { at: clock.now() + this.#timeoutMs, what, onReply, onError, onLate, settled: false };
     this.#add(call);
     reply.then(
       (value) => {
-        if (this.#settle(call)) onReply(value);
-        else call.onLate?.(value);
+        if (this.#settle(call)) {
+          watch?.answered();
+          onReply(value);
+        } else {
+          call.onLate?.(value);
+        }
       },
       (error: unknown) => {
-        if (this.#settle(call)) onError(failure(what, error));
+        if (!this.#settle(call)) return;
+        const failed = failure(what, error);
+        // An error reply (a script's own error, a wrong key type) comes from a server that is there.
+        watch?.failed(failed, (error as { name?: unknown } | null)?.name !== 'ReplyError');
+        onError(failed);
       },
     );
   }
@@ -156,7 +185,9 @@ export class TimedCalls {
       const call = queue[this.#head]!;
       if (call.at > now) break;
       this.#settle(call); // moves the head past it and past the settled calls behind it
-      call.onError(new RedisBucketError(`${nameOf(call.what)}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`));
+      const error = new RedisBucketError(`${nameOf(call.what)}: no answer from Redis within ${this.#timeoutMs} ms (timeout)`);
+      this.#watch?.failed(error, true);
+      call.onError(error);
     }
     if (this.#head < queue.length) {
       // An onError above may have started a call, and with it a timer: one timer, for the head.

@@ -3,6 +3,7 @@ import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
+import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
 import { RedisBucket } from './redis-bucket.js';
@@ -53,7 +54,7 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
   tokens(): Promise<number>;
 }
 
-const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'name', 'capacity', 'fillRate', 'initialTokens', 'children'] as const;
+const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'circuitBreaker', 'name', 'capacity', 'fillRate', 'initialTokens', 'maxWaiting', 'children'] as const;
 
 class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBucket {
   readonly name: string;
@@ -79,7 +80,10 @@ class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBu
       limits: [...limits, ...parent.#chain.limits],
       what,
     };
-    super({ capacity: node.capacity, fillRate: node.fillRate, limiter, chain, own, onFailure, startsBelowCapacity: initialTokens < node.capacity });
+    super({
+      capacity: node.capacity, fillRate: node.fillRate, limiter, chain, own, onFailure,
+      startsBelowCapacity: initialTokens < node.capacity, maxWaiting: check.maxWaiting(node.maxWaiting),
+    });
     this.name = node.name;
     this.key = key;
     this.parent = parent;
@@ -131,7 +135,7 @@ export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyC
   }
   // The local factory checks the tree (names, numbers, duplicates) with messages naming the node,
   // so both kinds of hierarchy accept exactly the same configs.
-  const { redis: _r, prefix: _p, timeout: _t, onRedisError: _e, ...tree } = o as RedisBucketHierarchyConfig;
+  const { redis: _r, prefix: _p, timeout: _t, onRedisError: _e, circuitBreaker: _c, ...tree } = o as RedisBucketHierarchyConfig;
   try {
     createBucketHierarchy(tree);
   } catch (error) {
@@ -139,7 +143,7 @@ export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyC
     throw new Kind(String((error as Error).message).replace('createBucketHierarchy', 'createRedisBucketHierarchy'));
   }
   const keyOf = (name: string): string => `${prefix}{${tree.name}}:${name}`;
-  const limiter = new RedisLimiter(client, timeout);
+  const limiter = new RedisLimiter(client, timeout, checkCircuitBreaker(o.circuitBreaker));
   const out: Record<string, RedisHierarchyNode> = Object.create(null);
   const build = (config: BucketHierarchyNode, parent: RedisHierarchyNode | undefined): void => {
     const node = new RedisHierarchyNode(config, parent, keyOf, limiter, onFailure);
@@ -147,5 +151,6 @@ export function createRedisBucketHierarchy<const C extends RedisBucketHierarchyC
     for (const child of config.children ?? []) build(child, node);
   };
   build(tree, undefined);
+  limiter.owner = out[tree.name]!; // the root names the whole hierarchy in events
   return out as never;
 }

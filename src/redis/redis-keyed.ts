@@ -2,9 +2,11 @@ import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquireOptions, AsyncConsumeOptions, Decision, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
+import { decisionChannel, isAllowed, isTrue, realClock, watchDecision, watchWait } from '../events.js';
+import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
-import { RedisLimiter } from './redis-limiter.js';
+import { RedisLimiter, WaitingCount } from './redis-limiter.js';
 import type { ScriptClient } from './scripts.js';
 import type { RedisTarget } from './target.js';
 
@@ -14,7 +16,7 @@ export type RedisKeyedTokenBucketOptions = RedisLimitOptions & RedisConnectionOp
   prefix: string;
 };
 
-const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError'] as const;
+const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError', 'circuitBreaker', 'maxWaiting'] as const;
 
 /**
  * Token buckets for many keys (users, IPs, API keys) in Redis, with one configuration: the
@@ -42,6 +44,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   readonly #limiter: RedisLimiter;
   readonly #limitArgs: readonly string[];
   readonly #onFailure: (key: string) => FailureAnswer;
+  readonly #waiting: WaitingCount;
 
   constructor(options: RedisKeyedTokenBucketOptions) {
     const o = check.required<RedisKeyedTokenBucketOptions>(options, KEYS, '{ redis, prefix, capacity, fillRate }');
@@ -55,7 +58,9 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     this.fillRate = limits.fillRate;
     this.#limitArgs = limits.args;
     this.#client = client;
-    this.#limiter = new RedisLimiter(client, this.timeout);
+    this.#limiter = new RedisLimiter(client, this.timeout, checkCircuitBreaker(o.circuitBreaker));
+    this.#limiter.owner = this;
+    this.#waiting = new WaitingCount(check.maxWaiting(o.maxWaiting));
     lockFields<RedisKeyedTokenBucket>(this, ['prefix', 'capacity', 'fillRate', 'limits', 'timeout']);
   }
 
@@ -66,7 +71,8 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
    */
   consume(key: string, n = 1, options?: AsyncConsumeOptions): Promise<boolean> {
     try {
-      return this.#limiter.consume(this.#target(key), n, options, this.#onFailure(key));
+      const taken = this.#limiter.consume(this.#target(key), n, options, this.#onFailure(key), this.#waiting);
+      return decisionChannel.hasSubscribers ? watchDecision(this, key, n, taken, isTrue) : taken;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -80,7 +86,8 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
    */
   take(key: string, n = 1): Promise<Decision> {
     try {
-      return this.#limiter.take(this.#target(key), n, this.#onFailure(key));
+      const decided = this.#limiter.take(this.#target(key), n, this.#onFailure(key));
+      return decisionChannel.hasSubscribers ? watchDecision(this, key, n, decided, isAllowed) : decided;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -93,10 +100,16 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
    */
   acquire(key: string, n = 1, options?: AcquireOptions): Promise<void> {
     try {
-      return this.#limiter.acquire(this.#target(key), n, options, this.#onFailure(key));
+      const waited = this.#limiter.acquire(this.#target(key), n, options, this.#onFailure(key), this.#waiting);
+      return decisionChannel.hasSubscribers ? watchWait(this, key, n, realClock, waited) : waited;
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /** Callers of this process waiting in `acquire` now, over every key (what `maxWaiting` bounds). */
+  get waiting(): number {
+    return this.#waiting.count;
   }
 
   /** Milliseconds until `key`'s bucket would have `n` tokens (0 if now, `Infinity` if never). */

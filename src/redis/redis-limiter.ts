@@ -3,11 +3,12 @@
 // to sleep until time has earned them: no second round trip, and first come first served across
 // every process, since each later request sees the debt of those before it.
 
-import { RateLimitExceeded, asConsumed, neverFits } from '../errors.js';
+import { RateLimitExceeded, asConsumed, neverFits, tooManyWaiting } from '../errors.js';
 import type { AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import * as check from '../validate.js';
 import { offAbort, onAbort } from '../waiting/abort.js';
 import { RedisEngine } from './engine.js';
+import type { CircuitBreakerOptions } from './circuit.js';
 import type { FailureAnswer } from './failure-policy.js';
 import type { ScriptClient } from './scripts.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
@@ -15,18 +16,32 @@ import type { RedisTarget } from './target.js';
 
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
 
+/** Callers of one limiter object (a bucket, a keyed limiter) waiting in this process, and the most that may. */
+export class WaitingCount {
+  count = 0;
+  readonly max: number;
+
+  /** @param max `maxWaiting` (checked): past it, a request that would wait is refused at once. */
+  constructor(max: number) {
+    this.max = max;
+  }
+}
+
 /** Runs the shared verbs against one client with one timeout. */
 export class RedisLimiter {
   readonly #engine: RedisEngine;
   /** Waiters of this process sleeping on reservations, by leaf key (a refund can wake them sooner). */
   readonly #sleepers = new Sleepers();
 
-  constructor(client: ScriptClient, timeout: number) {
-    this.#engine = new RedisEngine(client, timeout, (key, ms) => this.#sleepers.shorten(key, ms));
+  /** The limiter object users hold (for a hierarchy, its root), as events name it; set once it exists. */
+  owner: object = this;
+
+  constructor(client: ScriptClient, timeout: number, circuitBreaker: CircuitBreakerOptions | undefined) {
+    this.#engine = new RedisEngine(client, timeout, (key, ms) => this.#sleepers.shorten(key, ms), () => this.owner, circuitBreaker);
   }
 
   /** `consume(n, { block, maxWait, signal })` of every Redis bucket. */
-  consume(t: RedisTarget, n: number, options: AsyncConsumeOptions | undefined, onFailure: FailureAnswer): Promise<boolean> {
+  consume(t: RedisTarget, n: number, options: AsyncConsumeOptions | undefined, onFailure: FailureAnswer, waiting: WaitingCount): Promise<boolean> {
     try {
       check.tokens(n);
       // No options (the hot path): nothing to parse, no objects to make.
@@ -36,7 +51,7 @@ export class RedisLimiter {
       check.boolean('block', block, false);
       const { signal } = check.acquireOptions(waitOptions); // maxWait is checked, and ignored without block
       if (signal?.aborted) return Promise.reject(signal.reason);
-      if (block) return asConsumed(this.acquire(t, n, waitOptions, onFailure));
+      if (block) return asConsumed(this.acquire(t, n, waitOptions, onFailure, waiting));
       if (n > t.capacity) return Promise.resolve(false);
       return this.#engine.takeNow(t, n, onFailure);
     } catch (error) {
@@ -57,13 +72,13 @@ export class RedisLimiter {
   }
 
   /** `acquire(n, { maxWait, signal })` of every Redis bucket. */
-  acquire(t: RedisTarget, n: number, options: AcquireOptions | undefined, onFailure: FailureAnswer): Promise<void> {
+  acquire(t: RedisTarget, n: number, options: AcquireOptions | undefined, onFailure: FailureAnswer, waiting: WaitingCount): Promise<void> {
     try {
       check.tokens(n);
       const { maxWait, signal } = options === undefined ? NO_WAIT : check.acquireOptions(options);
       if (n > t.capacity) throw neverFits(n, t.capacity);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      return this.#take(t, n, maxWait, signal).catch((error: unknown) => onFailure.acquire(error, n, maxWait, signal));
+      return this.#take(t, n, maxWait, signal, waiting).catch((error: unknown) => onFailure.acquire(this.owner, error, n, maxWait, signal));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -104,12 +119,18 @@ export class RedisLimiter {
    * rejects at once and gives back whatever the script took or reserved, even if its reply comes
    * later.
    */
-  #take(t: RedisTarget, n: number, maxWait: number, signal: AbortSignal | undefined): Promise<void> {
+  #take(t: RedisTarget, n: number, maxWait: number, signal: AbortSignal | undefined, waiting: WaitingCount): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let state: 'calling' | 'sleeping' | 'done' = 'calling';
       let sleeper: Sleeper | undefined;
+      // Past maxWaiting the script may take now or refuse, not reserve. A request that may wait
+      // counts from its call on: it may come back reserved.
+      const full = maxWait > 0 && waiting.count >= waiting.max;
+      const counted = maxWait > 0 && !full;
+      if (counted) waiting.count++;
       const finish = (): void => {
         state = 'done';
+        if (counted) waiting.count--;
         if (signal !== undefined) offAbort(signal, abort);
       };
       const abort = (): void => {
@@ -121,7 +142,7 @@ export class RedisLimiter {
         reject(signal!.reason);
       };
       if (signal !== undefined) onAbort(signal, abort);
-      this.#engine.take(t, n, maxWait, (status, wait) => {
+      this.#engine.take(t, n, full ? 0 : maxWait, (status, wait) => {
         if (state === 'done') {
           // Aborted while the script ran: give its tokens back.
           if (status !== 0 && n > 0) this.#engine.refund(t, n);
@@ -130,7 +151,7 @@ export class RedisLimiter {
           resolve();
         } else if (status === 0) {
           finish();
-          reject(new RateLimitExceeded(wait));
+          reject(full && wait <= maxWait ? tooManyWaiting(wait, waiting.max) : new RateLimitExceeded(wait));
         } else {
           // Reserved (or taken at once while earlier waiters here still sleep on tokens time has
           // already earned them: it wakes right after them, so this process resolves in order).

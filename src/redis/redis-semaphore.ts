@@ -5,12 +5,14 @@
 
 import { randomBytes } from 'node:crypto';
 import { RateLimitExceeded } from '../errors.js';
+import { decisionChannel, realClock, watchDecision, watchWait } from '../events.js';
 import { markKind } from '../kinds.js';
 import { checkLimit, type Lease } from '../semaphore.js';
 import type { AcquireOptions } from '../types.js';
 import * as check from '../validate.js';
 import { offAbort, onAbort } from '../waiting/abort.js';
 import { MAX_TIMER_DELAY } from '../waiting/timer-delay.js';
+import { checkCircuitBreaker, type CircuitBreakerOptions } from './circuit.js';
 import { RedisEngine } from './engine.js';
 import { checkSemaphoreFailurePolicy, type RedisSemaphoreFailurePolicy, type SemaphoreFailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkTimeout } from './options.js';
@@ -48,6 +50,16 @@ export interface RedisSemaphoreOptions {
    * slot); `'deny'` refuses (`RateLimitExceeded`); a local `Semaphore` is asked instead.
    */
   onRedisError?: RedisSemaphoreFailurePolicy;
+  /**
+   * After `failures` calls in a row fail for want of Redis, stop asking it for `resetAfter` ms
+   * (calls go straight to `onRedisError`), then let one call probe it. Default: none.
+   */
+  circuitBreaker?: CircuitBreakerOptions;
+  /**
+   * Most callers of this process that may wait for a lease at once; past it, an acquire that would
+   * wait is refused (`RateLimitExceeded`) unless a slot is free now. Default: unbounded.
+   */
+  maxWaiting?: number;
 }
 
 /** A held slot of a {@link RedisSemaphore}. */
@@ -75,6 +87,8 @@ export class LeaseExpired extends Error {
   }
 }
 
+const isLease = (lease: RedisLease | undefined): boolean => lease !== undefined;
+
 /** A waiter not heard from for this long (ms) counts as gone: its process died or lost Redis. */
 const WAITER_TIME = 5000;
 /** A process with waiters asks for them at least this often (ms), renewing them: a missed wake-up costs at most this. */
@@ -82,7 +96,7 @@ const ASK_EVERY = 1000;
 /** The most requests one acquire script call carries. */
 const MAX_BATCH = 64;
 
-const KEYS = ['redis', 'key', 'limit', 'leaseTime', 'timeout', 'onRedisError'] as const;
+const KEYS = ['redis', 'key', 'limit', 'leaseTime', 'timeout', 'onRedisError', 'circuitBreaker', 'maxWaiting'] as const;
 const NO_WAIT = { maxWait: Infinity, signal: undefined } as const;
 
 // Lease ids: unique per process (a random part) and per request (a counter).
@@ -98,6 +112,8 @@ interface Waiter {
   readonly maxWait: number;
   readonly signal: AbortSignal | undefined;
   readonly started: number;
+  /** Refused for want of room in the queue: `maxWaiting`, else `undefined`. */
+  readonly queueFull: number | undefined;
   resolve: (lease: RedisLease | undefined) => void;
   reject: (error: unknown) => void;
   /** Sent to Redis (so it may hold a lease or a place there). */
@@ -229,6 +245,7 @@ export class RedisSemaphore {
   /** Whether a failed release rejects (only under `'throw'`). */
   readonly #releaseThrows: boolean;
   readonly #timeout: number;
+  readonly #maxWaiting: number;
   /** Deadlines, lease renewals and the next timed ask: one timer for all of them. */
   readonly #timers = new Sleepers();
   /** Waiters sent to Redis, or about to be, that have no answer yet; in arrival order. */
@@ -268,6 +285,7 @@ export class RedisSemaphore {
     this.leaseTime = o.leaseTime === undefined ? 60_000 : check.positive('leaseTime', o.leaseTime);
     if (this.leaseTime > MAX_TIMER_DELAY) throw new RangeError(`leaseTime must be at most ${MAX_TIMER_DELAY} ms (about 24.8 days), got ${this.leaseTime}`);
     this.#timeout = checkTimeout(o.timeout);
+    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#onFailure = checkSemaphoreFailurePolicy(o.onRedisError, this.#timeout);
     this.#releaseThrows = o.onRedisError === undefined || o.onRedisError === 'throw';
     if (typeof (client as Partial<DuplicableClient>).duplicate !== 'function') {
@@ -281,7 +299,7 @@ export class RedisSemaphore {
     const prefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
     this.#channel = `${typeof prefix === 'string' ? prefix : ''}${this.#keys[0]}`;
     this.#what = `RedisSemaphore ${JSON.stringify(this.key)}`;
-    this.#engine = new RedisEngine(client, this.#timeout, () => {});
+    this.#engine = new RedisEngine(client, this.#timeout, () => {}, () => this, checkCircuitBreaker(o.circuitBreaker));
     for (const name of ['limit', 'leaseTime', 'key'] as const) Object.defineProperty(this, name, { writable: false, configurable: false });
   }
 
@@ -292,10 +310,17 @@ export class RedisSemaphore {
    * `RedisBucketError` when Redis fails (unless `onRedisError` says otherwise).
    */
   acquire(options?: AcquireOptions): Promise<RedisLease> {
+    const waited = this.#acquire(options);
+    return decisionChannel.hasSubscribers ? watchWait(this, undefined, 1, realClock, waited) : waited;
+  }
+
+  #acquire(options: AcquireOptions | undefined): Promise<RedisLease> {
     try {
       const { maxWait, signal } = options === undefined ? NO_WAIT : check.acquireOptions(options);
       if (signal?.aborted) return Promise.reject(signal.reason);
-      return this.#ask(false, maxWait, signal) as Promise<RedisLease>;
+      // Past maxWaiting, a lease now or a refusal: the request does not queue.
+      const room = this.#waiters.size < this.#maxWaiting;
+      return this.#ask(false, room ? maxWait : 0, signal, room ? undefined : this.#maxWaiting) as Promise<RedisLease>;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -303,7 +328,8 @@ export class RedisSemaphore {
 
   /** A lease now, or `undefined` (all slots held, or waiters queued); never waits for one. */
   tryAcquire(): Promise<RedisLease | undefined> {
-    return this.#ask(true, 0, undefined);
+    const asked = this.#ask(true, 0, undefined);
+    return decisionChannel.hasSubscribers ? watchDecision(this, undefined, 1, asked, isLease) : asked;
   }
 
   /**
@@ -355,7 +381,7 @@ export class RedisSemaphore {
   }
 
   /** Queues an acquire (`tryOnly`: never waits) for the next script call. */
-  #ask(tryOnly: boolean, maxWait: number, signal: AbortSignal | undefined): Promise<RedisLease | undefined> {
+  #ask(tryOnly: boolean, maxWait: number, signal: AbortSignal | undefined, queueFull?: number): Promise<RedisLease | undefined> {
     return new Promise<RedisLease | undefined>((resolve, reject) => {
       const waiter: Waiter = {
         id: `${PROCESS_ID}:${(nextId++).toString(36)}`,
@@ -365,6 +391,7 @@ export class RedisSemaphore {
         started: performance.now(),
         resolve,
         reject,
+        queueFull,
         sent: false,
         done: false,
         deadline: undefined,
@@ -529,6 +556,7 @@ export class RedisSemaphore {
   #refuse(waiter: Waiter): void {
     this.#settle(waiter);
     if (waiter.tryOnly) waiter.resolve(undefined);
+    else if (waiter.queueFull !== undefined) waiter.reject(new RateLimitExceeded(0, `concurrency limit reached: all ${this.limit} slots of ${this.#what} are held, and ${waiter.queueFull} callers of this process already wait (maxWaiting)`));
     else waiter.reject(new RateLimitExceeded(0, `concurrency limit reached: all ${this.limit} slots of ${this.#what} are held`));
   }
 
@@ -553,7 +581,7 @@ export class RedisSemaphore {
       // If the call still runs (or ran, and only its reply was lost), this removes what it did.
       this.#releaseQuietly(waiter.id);
       const left = Math.max(0, waiter.maxWait - (performance.now() - waiter.started));
-      this.#onFailure(error, waiter.tryOnly, left, waiter.signal).then(
+      this.#onFailure(this, error, waiter.tryOnly, left, waiter.signal).then(
         (local) => waiter.resolve(local === undefined ? undefined : new LocalLease(local ?? undefined)),
         waiter.reject,
       );

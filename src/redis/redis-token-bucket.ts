@@ -1,6 +1,7 @@
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import * as check from '../validate.js';
+import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy } from './failure-policy.js';
 import {
   checkClient,
@@ -21,7 +22,7 @@ export type RedisTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions
   key: string;
 };
 
-const KEYS = ['redis', 'key', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError'] as const;
+const KEYS = ['redis', 'key', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError', 'circuitBreaker', 'maxWaiting'] as const;
 
 /**
  * A token bucket whose state lives in Redis, shared by every process that uses the same key.
@@ -49,15 +50,18 @@ export class RedisTokenBucket extends RedisBucket {
     const timeout = checkTimeout(o.timeout);
     const onFailure = checkFailurePolicy(o.onRedisError, 'single', timeout);
     const target: RedisTarget = { keys: [key], limitArgs: limits.args, capacity: limits.capacity, limits: limits.limits, what: `RedisTokenBucket ${JSON.stringify(key)}` };
+    const limiter = new RedisLimiter(client, timeout, checkCircuitBreaker(o.circuitBreaker));
     super({
       capacity: limits.capacity,
       fillRate: limits.fillRate,
-      limiter: new RedisLimiter(client, timeout),
+      limiter,
       chain: target,
       own: target,
       onFailure,
       startsBelowCapacity: limits.startsBelowCapacity,
+      maxWaiting: check.maxWaiting(o.maxWaiting),
     });
+    limiter.owner = this;
     this.key = key;
     this.limits = limits.limits;
     this.timeout = timeout;

@@ -18,6 +18,8 @@ export interface QueueHost {
   serve(n: number, at: number, now: number): number;
   /** A queued waiter gave up (abort, or its deadline passed): give back its reservation of `n` tokens. */
   release(n: number): void;
+  /** A waiter left the queue (served, refused or aborted): for hosts that count waiters across queues. */
+  left?(): void;
   /**
    * What a waiter whose deadline passed is rejected with. Only hosts that queue waiters with a
    * deadline (whose wait is not known when they queue) need it.
@@ -222,6 +224,7 @@ export class WaiterQueue {
       offAbort(rare.signal, rare.cancel);
     }
     if (index === this.#head) this.#head++;
+    this.#host.left?.();
     // Keep the columns from holding thousands of served slots.
     if (this.#head > 1024 && this.#head * 2 > this.#resolves.length) {
       this.#resolves = this.#resolves.slice(this.#head);

@@ -31,7 +31,7 @@ interface CaseDriverBase {
    * Makes a case's bucket. On real time it resolves once the bucket exists where its time is kept
    * (Redis: one round trip after it was made), so that time measured from then on has passed for it.
    */
-  create(limit: CaseLimit): CaseBucket | Promise<CaseBucket>;
+  create(limit: CaseLimit, options: CaseOptions): CaseBucket | Promise<CaseBucket>;
   /**
    * How far a reported wait (`retryAfter`) may be from the exact one, in ms, besides the time
    * measured to have passed on real time (0 for a ManualClock).
@@ -81,9 +81,16 @@ export type Step =
   /** check a background call: not settled yet (by this case time), or what it settled with. */
   | { check: string; expect: 'pending' | Outcome | 'AbortError' };
 
+/** Options of the bucket under test besides its limit. */
+export interface CaseOptions {
+  readonly maxWaiting?: number;
+}
+
 export interface BehaviourCase {
   readonly name: string;
   readonly limit: CaseLimit;
+  /** Passed to the bucket (every driver must pass them on). */
+  readonly options?: CaseOptions;
   /** Needs a driver that can block (background `consume` with `block`). */
   readonly blocking?: boolean;
   readonly steps: readonly Step[];
@@ -336,5 +343,34 @@ export const behaviourCases: readonly BehaviourCase[] = [
     blocking: true,
     // Refused after maxWait it would settle at 2000 ms.
     steps: [{ start: 'consume', id: 'c', n: 7, maxWait: 2000 }, { advance: 50 }, { check: 'c', expect: false }],
+  },
+  {
+    name: 'past maxWaiting a request that would wait is refused at once; once the waiter is served, one may wait again',
+    limit: { capacity: 2, fillRate: 0.5, initialTokens: 0 },
+    options: { maxWaiting: 1 },
+    steps: [
+      { start: 'acquire', id: 'a', n: 1, maxWait: 10_000 },
+      // It would wait for a's token and its own: 2 tokens at 0.5 per second.
+      { acquire: 1, maxWait: 10_000, expect: 'RateLimitExceeded', retryAfter: 4000 },
+      { tokensAtMost: -0.9 }, // the refused request reserved nothing
+      { advance: 2000 },
+      { check: 'a', expect: 'ok' },
+      { start: 'acquire', id: 'b', n: 1, maxWait: 10_000 },
+      { advance: 1000 },
+      { check: 'b', expect: 'pending' },
+      { advance: 1000 },
+      { check: 'b', expect: 'ok' },
+    ],
+  },
+  {
+    name: 'maxWaiting 0: a request that need not wait passes, one that would wait is refused',
+    limit: { capacity: 2, fillRate: 0.5 },
+    options: { maxWaiting: 0 },
+    steps: [
+      { acquire: 2, expect: 'ok' },
+      { acquire: 1, maxWait: 10_000, expect: 'RateLimitExceeded', retryAfter: 2000 },
+      { advance: 2000 },
+      { acquire: 1, expect: 'ok' },
+    ],
   },
 ];

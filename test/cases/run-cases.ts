@@ -156,7 +156,7 @@ export function runBehaviourCases(driver: CaseDriver): void {
       if (c.blocking && !driver.canBlock) continue; // the sync driver has its own blocking tests
       const run = async () => {
         const before = performance.now();
-        const bucket = await driver.create(c.limit);
+        const bucket = await driver.create(c.limit, c.options ?? {});
         const r: Run = { driver, bucket, started: new Map(), caseTime: 0, before, after: performance.now() };
         for (const step of c.steps) await runStep(r, step);
       };

@@ -1,4 +1,4 @@
-// The README's "Decisions" and "HTTP" sections show only code that runs: each sample is the text
+// The README's "Decisions", "HTTP" and "Watching" sections show only code that runs: each sample is the text
 // of a file in examples/ (run by `npm run example`), and the take() sample prints what its
 // comments say.
 import { execFile } from 'node:child_process';
@@ -16,9 +16,9 @@ const examples = readdirSync(new URL('examples/', root))
 const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => normalise(m[1]!));
 
 describe('README: take() and bucketflow/http', () => {
-  it('has the take sample and one per HTTP adapter', () => {
-    expect(blocks.length).toBe(5);
-    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit']) {
+  it('has the take sample, one per HTTP adapter, and the events sample', () => {
+    expect(blocks.length).toBe(6);
+    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit', 'bucketflow:decision']) {
       expect(blocks.some((b) => b.includes(name)), name).toBe(true);
     }
   });

@@ -3,7 +3,7 @@
 
 import { afterAll, describe, vi } from 'vitest';
 import { RedisKeyedTokenBucket, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
-import type { CaseBucket, CaseDriver, CaseLimit } from '../cases/behaviour-cases.js';
+import type { CaseBucket, CaseDriver, CaseLimit, CaseOptions } from '../cases/behaviour-cases.js';
 import { runBehaviourCases } from '../cases/run-cases.js';
 import { describeRedis, redisUrl, sharedClient, uniqueKey } from './helpers/env.js';
 
@@ -11,7 +11,7 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
   const redis = redisUrl === '' ? undefined! : sharedClient();
   afterAll(() => redis.disconnect());
 
-  function realTimeDriver(name: string, make: (limit: CaseLimit) => CaseBucket | Promise<CaseBucket>): CaseDriver {
+  function realTimeDriver(name: string, make: (limit: CaseLimit, options: CaseOptions) => CaseBucket | Promise<CaseBucket>): CaseDriver {
     return {
       name,
       canBlock: true,
@@ -19,8 +19,8 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
       slackMs: 1,
       // A reply or a timer late by up to the calls' own timeout (1 s) on a loaded machine.
       realTime: { lateMs: 1000 },
-      async create(limit) {
-        const bucket = await make(limit);
+      async create(limit, options) {
+        const bucket = await make(limit, options);
         await bucket.consume(0); // answered after the bucket's first script: its state exists on the server
         return bucket;
       },
@@ -35,21 +35,21 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
   // key), not five at a time. They spend it asleep, so running them together costs no accuracy.
   vi.setConfig({ maxConcurrency: 50 });
   describe.concurrent('concurrently', () => {
-  runBehaviourCases(realTimeDriver('RedisTokenBucket', (limit) => new RedisTokenBucket({ redis, key: uniqueKey('case'), ...limit })));
+  runBehaviourCases(realTimeDriver('RedisTokenBucket', (limit, options) => new RedisTokenBucket({ redis, key: uniqueKey('case'), ...limit, ...options })));
 
-  runBehaviourCases(realTimeDriver('RedisTokenBucket with a second, looser limit', (limit) =>
-    new RedisTokenBucket({ redis, key: uniqueKey('case2'), limits: [limit, { capacity: 1000, fillRate: 1000 }] })));
+  runBehaviourCases(realTimeDriver('RedisTokenBucket with a second, looser limit', (limit, options) =>
+    new RedisTokenBucket({ redis, key: uniqueKey('case2'), limits: [limit, { capacity: 1000, fillRate: 1000 }], ...options })));
 
-  runBehaviourCases(realTimeDriver('Redis hierarchy (leaf under a roomy root)', (limit) => {
+  runBehaviourCases(realTimeDriver('Redis hierarchy (leaf under a roomy root)', (limit, options) => {
     const { leaf } = createRedisBucketHierarchy({
       redis, prefix: `${uniqueKey('h')}:`, name: 'root', capacity: 1000, fillRate: 1000,
-      children: [{ name: 'leaf', ...limit }],
+      children: [{ name: 'leaf', ...limit, ...options }],
     });
     return leaf;
   }));
 
-  runBehaviourCases(realTimeDriver('RedisKeyedTokenBucket (one key of many)', async (limit) => {
-    const keyed = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('k')}:`, ...limit });
+  runBehaviourCases(realTimeDriver('RedisKeyedTokenBucket (one key of many)', async (limit, options) => {
+    const keyed = new RedisKeyedTokenBucket({ redis, prefix: `${uniqueKey('k')}:`, ...limit, ...options });
     await keyed.consume('client-7', 0); // a key's bucket starts at its first request, as in KeyedTokenBucket
     return {
       consume: (n, o) => keyed.consume('client-7', n, o),
