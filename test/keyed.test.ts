@@ -29,7 +29,7 @@ function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock, option
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key)', (limit, clock, options) => {
   const k = new KeyedTokenBucket({ ...limit, ...options, clock });
   k.consume('user:1', 0); // the key's bucket starts now, as a TokenBucket does when constructed
-  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1') };
+  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1'), penalize: (n) => k.penalize('user:1', n), reward: (n) => k.reward('user:1', n) };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxKeys)', (limit, clock, options) => {
@@ -43,13 +43,15 @@ runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxK
     consume: async (n, o) => { noise(); return k.consume('me', n, o); },
     acquire: (n, o) => { noise(); return k.acquire('me', n, o); },
     tokens: () => k.tokens('me'),
+    penalize: (n) => k.penalize('me', n),
+    reward: (n) => k.reward('me', n),
   };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket with a second, looser limit', (limit, clock, options) => {
   const k = new KeyedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], ...options, clock });
   k.consume('k', 0);
-  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k') };
+  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k'), penalize: (n) => k.penalize('k', n), reward: (n) => k.reward('k', n) };
 }));
 
 describe('KeyedTokenBucket: keys and options', () => {

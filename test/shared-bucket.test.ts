@@ -27,13 +27,13 @@ function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock, optio
 
 runBehaviourCases(manualDriver('SharedTokenBucket', (limit, clock, options) => {
   const b = new SharedTokenBucket({ ...limit, ...options, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n) };
 }));
 
 runBehaviourCases(manualDriver('SharedTokenBucket attached from its handle, with a second, looser limit', (limit, clock, options) => {
   const original = new SharedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
   const b = SharedTokenBucket.from(original.handle, { ...options, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n) };
 }));
 
 describe('SharedTokenBucket', () => {

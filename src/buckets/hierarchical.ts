@@ -214,6 +214,24 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     return true;
   }
 
+  /**
+   * Takes `n` tokens (default 1) from this bucket and every ancestor at once, even if that leaves
+   * a level below 0: nothing passes through them until time has paid the debt back (a penalty
+   * for abuse). Waiters already queued keep their turn.
+   */
+  penalize(n = 1): void {
+    check.tokens(n);
+    refund(CHAIN, this.#chain, -n, this.#clock.now());
+  }
+
+  /** Gives `n` tokens (default 1) to this bucket and every ancestor, never above a capacity; this bucket's queued waiters that now have their tokens are served. */
+  reward(n = 1): void {
+    check.tokens(n);
+    const now = this.#clock.now();
+    refund(CHAIN, this.#chain, n, now);
+    this.#queue?.pump(now);
+  }
+
   /** Callers waiting in this bucket's `acquire` now. */
   get waiting(): number {
     return this.#queue?.size ?? 0;

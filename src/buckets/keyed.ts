@@ -1,6 +1,6 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { blindDecision, decide } from '../core/decision.js';
-import { addAll, advance, headWait, lowest, reserve, waitAll, type Limits } from '../core/limits.js';
+import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
 import { RateLimitExceeded, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
@@ -119,6 +119,34 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       },
     };
     lockFields<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'maxKeys']);
+  }
+
+  /**
+   * Takes `n` tokens (default 1) from `key`'s bucket at once, even if that leaves it below 0: the
+   * key is refused until time has paid the debt back (a penalty for abuse). Throws if the key is
+   * new and every remembered key has waiters (`maxKeys`): there is nowhere to keep the debt.
+   */
+  penalize(key: string, n = 1): void {
+    this.#adjust(key, n, -1);
+  }
+
+  /** Gives `n` tokens (default 1) to `key`'s bucket, never above capacity; its queued waiters that now have their tokens are served. */
+  reward(key: string, n = 1): void {
+    this.#adjust(key, n, 1);
+  }
+
+  #adjust(key: string, n: number, sign: 1 | -1): void {
+    if (typeof key !== 'string') throw badKey(key);
+    check.tokens(n);
+    if (n === 0) return;
+    const now = this.#clock.now();
+    const slot = this.#keys.slotOf(key, now);
+    if (slot < 0) {
+      if (sign > 0) return; // a key not remembered is full: nothing to give
+      throw new RangeError(`cannot penalize ${JSON.stringify(key)}: all maxKeys (${this.maxKeys}) keys have queued waiters, so a new key cannot be kept`);
+    }
+    refund(this.#limits, this.#refill(slot, now), sign * n, now);
+    if (sign > 0) this.#waiting.get(slot)?.queue.pump(now);
   }
 
   /** Callers waiting in `acquire` now, over every key (what `maxWaiting` bounds). */

@@ -129,6 +129,23 @@ export abstract class LocalBucket implements AcquirableBucket {
     return lowest(LIMITS, this);
   }
 
+  /**
+   * Takes `n` tokens (default 1) at once, even if that leaves a level below 0: nothing passes
+   * until time has paid the debt back (a penalty for abuse). Waiters already queued keep their turn.
+   */
+  penalize(n = 1): void {
+    check.tokens(n);
+    refund(LIMITS, this, -n, this.#clock.now());
+  }
+
+  /** Gives `n` tokens (default 1) back, never above capacity; queued waiters that now have their tokens are served. */
+  reward(n = 1): void {
+    check.tokens(n);
+    const now = this.#clock.now();
+    refund(LIMITS, this, n, now);
+    this.#queue?.pump(now);
+  }
+
   /** Callers waiting in `acquire` (or an async `consume` with `block`) now. */
   get waiting(): number {
     return this.#queue?.size ?? 0;

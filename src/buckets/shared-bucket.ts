@@ -85,6 +85,24 @@ export class SharedTokenBucket implements AcquirableBucket {
     return new SharedTokenBucket({ ...o, [ATTACH]: buffer } as unknown as SharedTokenBucketOptions);
   }
 
+  /**
+   * Takes `n` tokens (default 1) at once, even if that leaves a level below 0: nothing passes
+   * until time has paid the debt back (a penalty for abuse). Waiters already queued (in any thread) keep their turn.
+   */
+  penalize(n = 1): void {
+    check.tokens(n);
+    const now = this.#clock.now();
+    this.#buffer.locked(() => refund(BUFFER, this.#buffer, -n, now));
+  }
+
+  /** Gives `n` tokens (default 1) back, never above capacity; this thread's queued waiters that now have their tokens are served. */
+  reward(n = 1): void {
+    check.tokens(n);
+    const now = this.#clock.now();
+    this.#buffer.locked(() => refund(BUFFER, this.#buffer, n, now));
+    this.#queue?.pump(now);
+  }
+
   /** Callers of this thread waiting in `acquire` now. */
   get waiting(): number {
     return this.#queue?.size ?? 0;

@@ -100,7 +100,10 @@ export function headWait<S>(limits: Limits<S>, s: S, n: number, at: number, now:
   return wait < at - now ? wait : at - now;
 }
 
-/** Gives `n` tokens back to every limit (a waiter that gave up), refilled to `now` first. */
+/**
+ * Gives `n` tokens back to every limit (a waiter that gave up, a reward), refilled to `now`
+ * first, never above a capacity; a negative `n` takes them, even below 0 (a penalty).
+ */
 export function refund<S>(limits: Limits<S>, s: S, n: number, now: number): void {
   advance(limits, s, now);
   addAll(limits, s, n);

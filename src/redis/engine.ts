@@ -138,6 +138,18 @@ export class RedisEngine {
     }, ignore);
   }
 
+  /**
+   * Moves every level of `t` by `delta` tokens, atomically: a reward (> 0, never above a capacity)
+   * or a penalty (< 0, below 0 if need be). Rejects on a Redis failure, whatever the policy.
+   */
+  adjust(t: RedisTarget, delta: number): Promise<void> {
+    return this.#run(REFUND_COMMAND, [t.keys.length, ...t.keys, String(delta), ...t.limitArgs], t, (reply) => {
+      const clear = parseNumber(reply);
+      if (Number.isNaN(clear)) throw this.unexpected('refund', reply, t.what);
+      if (clear >= 0) this.#onCleared(t.keys[0]!, clear);
+    });
+  }
+
   /** Runs another Redis call (`start`) on the keys of `t`, with this engine's timeout and errors. */
   run<T>(t: RedisTarget, start: () => Promise<unknown>, onReply: (reply: unknown) => T): Promise<T> {
     this.#gathered.sendFirst(t.keys);

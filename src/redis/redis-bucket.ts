@@ -92,6 +92,21 @@ export abstract class RedisBucket implements AcquirableBucket {
     return this.#limiter.timeUntil(this.#own, n);
   }
 
+  /**
+   * Takes `n` tokens (default 1) from this bucket (and every ancestor, in a hierarchy) at once,
+   * even if that leaves a level below 0: nothing passes until time has paid the debt back (a
+   * penalty for abuse). One atomic script; rejects with a `RedisBucketError` when Redis fails,
+   * whatever `onRedisError` says (a penalty that did not happen is not hidden).
+   */
+  penalize(n = 1): Promise<void> {
+    return this.#limiter.adjust(this.#chain, n, -1);
+  }
+
+  /** Gives `n` tokens (default 1) to this bucket (and every ancestor), never above a capacity. One atomic script. */
+  reward(n = 1): Promise<void> {
+    return this.#limiter.adjust(this.#chain, n, 1);
+  }
+
   /** Callers of this process waiting in this bucket's `acquire` now (what `maxWaiting` bounds). */
   get waiting(): number {
     return this.#waiting.count;

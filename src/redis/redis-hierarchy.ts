@@ -52,6 +52,12 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
   timeUntil(n?: number): Promise<number>;
   /** Tokens this level holds now (below 0 while waiters hold reservations). */
   tokens(): Promise<number>;
+  /** Callers of this process waiting in this bucket's `acquire` now. */
+  readonly waiting: number;
+  /** Takes `n` tokens from this bucket and every ancestor at once, even below 0 (a penalty). One atomic script. */
+  penalize(n?: number): Promise<void>;
+  /** Gives `n` tokens to this bucket and every ancestor, never above a capacity. One atomic script. */
+  reward(n?: number): Promise<void>;
 }
 
 const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'circuitBreaker', 'name', 'capacity', 'fillRate', 'initialTokens', 'maxWaiting', 'children'] as const;

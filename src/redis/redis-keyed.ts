@@ -107,6 +107,28 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     }
   }
 
+  /**
+   * Takes `n` tokens (default 1) from `key`'s bucket at once, even if that leaves it below 0: the
+   * key is refused until time has paid the debt back (a penalty for abuse). One atomic script;
+   * rejects with a `RedisBucketError` when Redis fails, whatever `onRedisError` says.
+   */
+  penalize(key: string, n = 1): Promise<void> {
+    try {
+      return this.#limiter.adjust(this.#target(key), n, -1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Gives `n` tokens (default 1) to `key`'s bucket, never above capacity. One atomic script. */
+  reward(key: string, n = 1): Promise<void> {
+    try {
+      return this.#limiter.adjust(this.#target(key), n, 1);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** Callers of this process waiting in `acquire` now, over every key (what `maxWaiting` bounds). */
   get waiting(): number {
     return this.#waiting.count;

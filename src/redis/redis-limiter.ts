@@ -109,6 +109,16 @@ export class RedisLimiter {
     this.#engine.create(t);
   }
 
+  /** `penalize(n)` (`sign` -1) and `reward(n)` (`sign` 1) of every Redis bucket. */
+  adjust(t: RedisTarget, n: number, sign: 1 | -1): Promise<void> {
+    try {
+      check.tokens(n);
+      return n === 0 ? Promise.resolve() : this.#engine.adjust(t, sign * n);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** Runs another Redis call (`start`) on the keys of `t`, with this limiter's timeout and errors. */
   run<T>(t: RedisTarget, start: () => Promise<unknown>, onReply: (reply: unknown) => T): Promise<T> {
     return this.#engine.run(t, start, onReply);

@@ -21,6 +21,10 @@ export interface CaseBucket {
   acquire(n?: number, options?: { maxWait?: number; signal?: AbortSignal }): Promise<void>;
   /** The level now (the lowest over the limits; below 0 while waiters hold reservations). */
   tokens(): number | Promise<number>;
+  /** Takes `n` tokens at once, even below 0. */
+  penalize(n: number): void | Promise<void>;
+  /** Gives `n` tokens back, never above capacity. */
+  reward(n: number): void | Promise<void>;
 }
 
 interface CaseDriverBase {
@@ -76,6 +80,9 @@ export type Step =
   | { advance: number }
   /** abort a background call started with `abort: true`. */
   | { abort: string }
+  /** penalize or reward now, and wait until it is done. */
+  | { penalize: number }
+  | { reward: number }
   /** the level now is at most this (time only raises it, so this holds on real time too). */
   | { tokensAtMost: number }
   /** check a background call: not settled yet (by this case time), or what it settled with. */
@@ -360,6 +367,35 @@ export const behaviourCases: readonly BehaviourCase[] = [
       { check: 'b', expect: 'pending' },
       { advance: 1000 },
       { check: 'b', expect: 'ok' },
+    ],
+  },
+  {
+    name: 'penalize takes tokens below 0, and nothing passes until time has paid the debt',
+    limit: { capacity: 4, fillRate: 2 },
+    steps: [
+      { penalize: 6 },
+      { tokensAtMost: -1.9 },
+      { consume: 1, expect: false },
+      // From -2 to 1 token at 2 per second.
+      { acquire: 1, maxWait: 1000, expect: 'RateLimitExceeded', retryAfter: 1500 },
+      { advance: 1500 },
+      { consume: 1, expect: true },
+    ],
+  },
+  {
+    name: 'reward gives tokens back, never above capacity, and serves a waiter that now has its tokens',
+    // Starts full: a full bucket and a new one are alike (keyed and Redis buckets forget full ones).
+    limit: { capacity: 3, fillRate: 0.1 },
+    steps: [
+      { consume: 3, expect: true },
+      { start: 'acquire', id: 'a', n: 2 },
+      { advance: 100 },
+      { check: 'a', expect: 'pending' },
+      { reward: 2 },
+      { check: 'a', expect: 'ok' },
+      { reward: 10 },
+      { consume: 3, expect: true },
+      { consume: 1, expect: false },
     ],
   },
   {

@@ -121,6 +121,12 @@ async function runStep(run: Run, step: Step): Promise<void> {
     const p = step.start === 'acquire' ? bucket.acquire(step.n, opts) : bucket.consume(step.n, { block: true, maxWait: step.maxWait });
     started.set(step.id, track(p, ctl));
     await flush();
+  } else if ('penalize' in step) {
+    await bucket.penalize(step.penalize);
+    await flush();
+  } else if ('reward' in step) {
+    await bucket.reward(step.reward);
+    await flush();
   } else if ('tokensAtMost' in step) {
     expect(await bucket.tokens(), 'tokens').toBeLessThanOrEqual(step.tokensAtMost);
   } else if ('abort' in step) {

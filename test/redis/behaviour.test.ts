@@ -55,6 +55,8 @@ describeRedis('Redis buckets run the shared behaviour cases', 'shared', () => {
       consume: (n, o) => keyed.consume('client-7', n, o),
       acquire: (n, o) => keyed.acquire('client-7', n, o),
       tokens: () => keyed.tokens('client-7'),
+      penalize: (n) => keyed.penalize('client-7', n),
+      reward: (n) => keyed.reward('client-7', n),
     };
   }));
   });
