@@ -12,6 +12,7 @@ export default defineConfig({
     hierarchical: 'src/hierarchical-entry.ts',
     redis: 'src/redis.ts',
     http: 'src/http.ts',
+    otel: 'src/otel.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -22,5 +23,7 @@ export default defineConfig({
   sourcemap: false,
   target: 'node20',
   // Frameworks are optional peers the http entry only names in types: never bundled, never loaded.
-  external: ['ioredis', 'express', 'fastify', 'hono'],
+  // @opentelemetry/api is an optional peer too, loaded by the otel entry only: it must be the
+  // application's copy, the one its SDK registered with (a bundled copy of another version may not see it).
+  external: ['ioredis', 'express', 'fastify', 'hono', '@opentelemetry/api'],
 });

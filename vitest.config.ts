@@ -16,6 +16,7 @@ const bucketflow = [
   { find: /^bucketflow\/hierarchical$/, replacement: src('hierarchical-entry.ts') },
   { find: /^bucketflow\/redis$/, replacement: src('redis.ts') },
   { find: /^bucketflow\/http$/, replacement: src('http.ts') },
+  { find: /^bucketflow\/otel$/, replacement: src('otel.ts') },
 ];
 
 // The Redis tests run once per supported ioredis major: `ioredis` (the devDependency, 5.x) and

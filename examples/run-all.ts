@@ -13,6 +13,7 @@ const demos = [
   'take',
   'semaphore',
   'events',
+  'otel',
   'http-express',
   'http-fastify',
   'http-hono',

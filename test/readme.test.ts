@@ -53,6 +53,8 @@ describe('npm run example', () => {
     expect(stdout).toContain('5 jobs, at most 2 at once');
     expect(stdout).toContain('in use after the block: 0');
     expect(stdout).toContain("refused alice\n{ allowed: 3, refused: 1 }");
+    expect(stdout).toContain('bucketflow.decisions bucketflow.outcome=refused bucketflow.limiter=KeyedTokenBucket: 1');
+    expect(stdout).toContain('bucketflow.keys bucketflow.limiter=KeyedTokenBucket: 2');
     expect(stdout).toMatch(/all \d+ demos ran/);
   }, 40_000);
 });

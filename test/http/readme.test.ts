@@ -16,9 +16,9 @@ const examples = readdirSync(new URL('examples/', root))
 const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => normalise(m[1]!));
 
 describe('README: take() and bucketflow/http', () => {
-  it('has the take sample, one per HTTP adapter, and the events sample', () => {
-    expect(blocks.length).toBe(6);
-    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit', 'bucketflow:decision']) {
+  it('has the take sample, one per HTTP adapter, the events sample and the OpenTelemetry one', () => {
+    expect(blocks.length).toBe(7);
+    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit', 'bucketflow:decision', 'instrument()']) {
       expect(blocks.some((b) => b.includes(name)), name).toBe(true);
     }
   });

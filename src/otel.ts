@@ -1,0 +1,1 @@
+export { instrument, type InstrumentOptions, type Instrumentation } from './otel/metrics.js';
