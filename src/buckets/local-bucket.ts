@@ -12,6 +12,12 @@ import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxWaiting'] as const;
 
+/**
+ * `maxWaiting` of the buckets that set one. Kept off the bucket: a field would cost every bucket
+ * 8 bytes, and only waiting requests read it.
+ */
+const maxWaitingOf = new WeakMap<LocalBucket, number>();
+
 /** How the bucket's limits are laid out for the core (set in the class's static block). */
 let LIMITS: Limits<LocalBucket>;
 
@@ -76,7 +82,6 @@ export abstract class LocalBucket implements AcquirableBucket {
    */
   readonly #several: Float64Array | undefined;
   #queue: WaiterQueue | undefined;
-  readonly #maxWaiting: number;
 
   constructor(options: TokenBucketOptions) {
     const o = check.required<TokenBucketOptions>(options, BUCKET_KEYS, '{ capacity, fillRate }');
@@ -92,7 +97,8 @@ export abstract class LocalBucket implements AcquirableBucket {
     this.#level = single === undefined ? NaN : single.initialTokens;
     this.#last = now;
     this.#several = single === undefined ? severalLimits(limits) : undefined;
-    this.#maxWaiting = check.maxWaiting(o.maxWaiting);
+    const maxWaiting = check.maxWaiting(o.maxWaiting);
+    if (maxWaiting !== Infinity) maxWaitingOf.set(this, maxWaiting);
     lockFields<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
   }
 
@@ -182,10 +188,11 @@ export abstract class LocalBucket implements AcquirableBucket {
     const now = this.#clock.now();
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (this.#queue !== undefined && this.#queue.size > 0) this.#queue.pump(now);
-    const full = this.waiting >= this.#maxWaiting;
+    const maxWaiting = maxWaitingOf.get(this) ?? Infinity;
+    const full = this.waiting >= maxWaiting;
     const wait = reserve(LIMITS, this, n, full ? 0 : maxWait, now);
     if (wait === 0) return Promise.resolve();
-    const refused = refusalOf(wait, maxWait, full, this.#maxWaiting);
+    const refused = refusalOf(wait, maxWait, full, maxWaiting);
     if (refused !== undefined) throw refused;
     this.#queue ??= this.#newQueue();
     return this.#queue.enqueue(n, now + wait, signal);
