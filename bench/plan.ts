@@ -70,7 +70,9 @@ export const ROWS: readonly Row[] = [
   row('semLocalC1', 'local semaphore c=1', 'Semaphore, local: acquire + release, 1 caller', 'ops',
     'One caller doing `const lease = await sem.acquire(); lease.release()` on a `Semaphore({ limit: 64 })`. bottleneck: '
     + '`new Bottleneck({ maxConcurrent: 64 })`, each pair one `limiter.schedule(() => Promise.resolve(true))`; it passes every job '
-    + `through \`setTimeout(…, 0)\` steps (at least 1 ms each in Node), so timers, not CPU, hold its rate. ${SEM_PAIRS}`,
+    + 'through `setTimeout(…, 0)` steps (at least 1 ms each in Node), so timers, not CPU, hold its rate. p-limit: `pLimit(64)`, each '
+    + 'pair one call of the limited function; async-sema: `new Sema(64)`, `await acquire()` then `release()`. '
+    + SEM_PAIRS,
     'bottleneck'),
   row('semLocalC64', 'local semaphore c=64', 'Semaphore, local: acquire + release, 64 concurrent callers', 'ops',
     `64 callers at once, each as in the row above, on a limit of 64: a caller holds at most one slot, so none waits. ${SEM_PAIRS} `

@@ -97,7 +97,7 @@ async function bundleChild(): Promise<string> {
     silent: true,
     config: false,
     external: [
-      'ioredis', 'limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'bottleneck',
+      'ioredis', 'limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'bottleneck', 'p-limit', 'async-sema',
       'express', 'express-rate-limit', 'rate-limit-redis', 'fastify', '@fastify/rate-limit', 'autocannon',
     ],
     outExtension: () => ({ js: '.mjs' }),
@@ -132,7 +132,7 @@ function machine(): Machine {
     node: process.version,
     v8: process.versions.v8,
     redis,
-    peers: ['limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'bottleneck', 'ioredis', 'express', 'express-rate-limit', 'rate-limit-redis', 'fastify', '@fastify/rate-limit', 'autocannon']
+    peers: ['limiter', 'rate-limiter-flexible', 'simple-token-bucket', 'bottleneck', 'p-limit', 'async-sema', 'ioredis', 'express', 'express-rate-limit', 'rate-limit-redis', 'fastify', '@fastify/rate-limit', 'autocannon']
       .map((p) => `${p} ${versionOf(p)}`).join(', '),
     loadBefore: loadavg()[0]!,
     loadAfter: 0,

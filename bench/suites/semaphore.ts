@@ -2,8 +2,10 @@
 // on a limit of 64, so no caller ever waits for a slot; on Redis, 1 and 64 callers on one
 // connection with a limit of 1,000, so none waits there either. What is measured is the cost of
 // taking and giving back a slot, not of queueing.
+import { Sema } from 'async-sema';
 import Bottleneck from 'bottleneck';
 import { Redis } from 'ioredis';
+import pLimit from 'p-limit';
 import { Semaphore } from '../../src/index.js';
 import { RedisSemaphore } from '../../src/redis.js';
 import { MINIMAL_SEMAPHORE_ACQUIRE_LUA } from '../minimal-semaphore-lua.js';
@@ -30,6 +32,15 @@ function local(concurrency: number): Record<string, Contender> {
     bottleneck: ({ timing }) => {
       const limiter = new Bottleneck({ maxConcurrent: LOCAL_LIMIT });
       return pairLoop(() => limiter.schedule(done), nothing, concurrency, timing);
+    },
+    // The same for p-limit: a call of the limited function holds a slot until its promise settles.
+    'p-limit': ({ timing }) => {
+      const limit = pLimit(LOCAL_LIMIT);
+      return pairLoop(() => limit(done), nothing, concurrency, timing);
+    },
+    'async-sema': ({ timing }) => {
+      const sema = new Sema(LOCAL_LIMIT);
+      return pairLoop(() => sema.acquire(), () => sema.release(), concurrency, timing);
     },
   };
 }
