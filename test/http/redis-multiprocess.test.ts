@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { afterAll, expect, it } from 'vitest';
+import { askingMs } from '../redis/helpers/asking.js';
 import { describeRedis, redisUrl, uniqueKey } from '../redis/helpers/env.js';
 
 const app = fileURLToPath(new URL('./helpers/redis-app.ts', import.meta.url));
@@ -20,31 +21,6 @@ interface ServerReport {
   first: number;
   last: number;
   idle: [number, number][];
-}
-
-/**
- * Milliseconds in which some server was asking the bucket: the union of each server's stretch
- * from its first decision to its last, less the idle stretches within it.
- */
-function askingMs(reports: ServerReport[]): number {
-  const busy: [number, number][] = [];
-  for (const r of reports) {
-    let from = r.first;
-    for (const [idleFrom, idleTo] of r.idle) {
-      if (idleFrom > from) busy.push([from, idleFrom]);
-      from = idleTo;
-    }
-    if (r.last > from) busy.push([from, r.last]);
-  }
-  busy.sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let end = -Infinity;
-  for (const [from, to] of busy) {
-    if (to <= end) continue;
-    total += to - Math.max(from, end);
-    end = to;
-  }
-  return total;
 }
 
 describeRedis('HTTP servers in two processes sharing a Redis keyed limiter', 'shared', () => {
@@ -97,7 +73,7 @@ describeRedis('HTTP servers in two processes sharing a Redis keyed limiter', 'sh
     // it earns. Counted by the servers, which also admit the requests still in flight at the end.
     const reports = await Promise.all(servers.map(({ child }) => reportOf(child)));
     const decided = reports.reduce((sum, r) => sum + r.admitted, 0);
-    const surely = CAPACITY + FILL_RATE * (askingMs(reports) / 1000);
+    const surely = CAPACITY + FILL_RATE * (askingMs(reports.map((r) => ({ from: r.first, to: r.last, idle: r.idle }))) / 1000);
     console.log(`HTTP two servers: clients counted ${admitted} admitted of at most ${earned.toFixed(1)}; servers decided ${decided}, at least ${(0.9 * surely).toFixed(1)} expected`);
     expect(decided).toBeGreaterThanOrEqual(0.9 * surely);
     // Both processes admitted some: the budget is shared, not split.

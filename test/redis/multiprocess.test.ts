@@ -8,6 +8,7 @@ import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { describeRedis, redisUrl, uniqueKey } from './helpers/env.js';
+import { askingMs } from './helpers/asking.js';
 import type { HammerJob, HammerReport } from './helpers/hammer.js';
 
 const hammer = fileURLToPath(new URL('./helpers/hammer.ts', import.meta.url));
@@ -42,35 +43,10 @@ const windowSeconds = (reports: HammerReport[]) =>
   (Math.max(...reports.map((r) => r.end)) - Math.min(...reports.map((r) => r.start))) / 1000;
 
 /**
- * Seconds in which some process was asking: the union of every process's [start, end] less the
- * stretches in which it got no answer (it, or Redis, was not running). A loaded machine stops all
- * of them now and then; a bucket that nobody asks fills up and then loses what it earns, so what it
- * must have handed out counts from this time, not from the window.
+ * Seconds in which some process was asking: each process from its first request to its last
+ * answer, less the stretches in which it got no answer (it, or Redis, was not running).
  */
-function askingSeconds(reports: HammerReport[]): number {
-  const busy: [number, number][] = [];
-  for (const r of reports) {
-    let from = r.start;
-    for (const [idleFrom, idleTo] of r.idle) {
-      if (idleFrom > from) busy.push([from, idleFrom]);
-      from = idleTo;
-    }
-    if (r.end > from) busy.push([from, r.end]);
-  }
-  busy.sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let [from, to] = [Infinity, -Infinity];
-  for (const [a, b] of busy) {
-    if (a > to) {
-      if (to > from) total += to - from;
-      [from, to] = [a, b];
-    } else {
-      to = Math.max(to, b);
-    }
-  }
-  if (to > from) total += to - from;
-  return total / 1000;
-}
+const askingSeconds = (reports: HammerReport[]) => askingMs(reports.map((r) => ({ from: r.start, to: r.end, idle: r.idle }))) / 1000;
 
 describeRedis('Redis buckets shared by several processes', 'shared', () => {
   it('4 processes hammering one key never get more than capacity + fillRate x elapsed, and get at least 90% of what it earned while asked', async () => {
