@@ -12,6 +12,7 @@ const demos = [
   'workers',
   'take',
   'semaphore',
+  'set-limits',
   'events',
   'otel',
   'http-express',

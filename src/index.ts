@@ -15,6 +15,8 @@ export { ManualClock, type Clock } from './clock.js';
 export type { DecisionEvent, RedisErrorEvent, FallbackEvent, CircuitEvent } from './events.js';
 export type {
   Limit,
+  LimitsUpdate,
+  LimitsFor,
   TokenBucketOptions,
   ConsumeOptions,
   AsyncConsumeOptions,
@@ -25,6 +27,6 @@ export type {
   Decision,
   LimitDecision,
 } from './types.js';
-export { KeyedTokenBucket, type KeyedTokenBucketOptions } from './buckets/keyed.js';
+export { KeyedTokenBucket, type KeyedTokenBucketOptions, type TieredOptions } from './buckets/keyed.js';
 export { SharedTokenBucket, type SharedTokenBucketOptions, type SharedTokenBucketAttachOptions } from './buckets/shared-bucket.js';
 export { threadSharedClock } from './buckets/shared-clock.js';

@@ -6,3 +6,16 @@
 export function lockFields<T extends object>(target: T, names: readonly (keyof T & string)[]): void {
   for (const name of names) Object.defineProperty(target, name, { writable: false, configurable: false });
 }
+
+/**
+ * As {@link lockFields}, for fields that only the bucket itself changes (its limits, through
+ * `setLimits`): read-only to users, replaced by {@link replaceField}.
+ */
+export function lockChangeable<T extends object>(target: T, names: readonly (keyof T & string)[]): void {
+  for (const name of names) Object.defineProperty(target, name, { writable: false, configurable: true });
+}
+
+/** Gives a field locked by {@link lockChangeable} a new value. */
+export function replaceField<T extends object, K extends keyof T & string>(target: T, name: K, value: T[K]): void {
+  Object.defineProperty(target, name, { value, writable: false, configurable: true });
+}

@@ -30,6 +30,26 @@ export type TokenBucketOptions = (Limit & { limits?: undefined } | {
   maxWaiting?: number;
 };
 
+/**
+ * New limits for `setLimits`: one limit inline, or several as `limits`. Tokens earned so far count
+ * at the old rates; a level above its new capacity is cut to it. Limits are matched by position:
+ * a limit with no counterpart before starts at its `initialTokens` (default: full).
+ */
+export type LimitsUpdate = Limit & { limits?: undefined } | {
+  limits: readonly Limit[];
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+};
+
+/**
+ * Per-key limits (tiers): the limits of `key`'s bucket, one or several. Called when a key's bucket
+ * is made (its first request, or its first after it was forgotten as full), synchronously: keep it
+ * to a lookup (a plan read from a cache, say), as every new key waits for it. Keys whose limits are
+ * equal share one copy of them, so a few tiers cost a few objects however many keys there are.
+ */
+export type LimitsFor = (key: string) => Limit | readonly Limit[];
+
 /** Options of the waiting forms (`acquire`, async `consume` with `block`). */
 export interface AcquireOptions {
   /** Longest wait in milliseconds the caller accepts (default `Infinity`); `0` means do not wait. */

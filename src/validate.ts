@@ -2,7 +2,7 @@
 // user can act on them ("capacity must be a finite number > 0, got -1").
 
 import { neverFits } from './errors.js';
-import type { AcquireOptions, ConsumeOptions, Limit } from './types.js';
+import type { AcquireOptions, ConsumeOptions, Limit, LimitsFor } from './types.js';
 
 /** A value as an error message shows it (strings quoted, BigInts with their n, objects by kind). */
 export function show(value: unknown): string {
@@ -138,6 +138,13 @@ export function limitsOf(o: Partial<Limit> & { limits?: unknown }): LimitShape[]
   });
 }
 
+const UPDATE_KEYS = ['capacity', 'fillRate', 'initialTokens', 'limits'] as const;
+
+/** Checks the argument of `setLimits`: one inline limit or a `limits` list, nothing else. */
+export function limitsUpdate(value: unknown): LimitShape[] {
+  return limitsOf(required<Limit & { limits?: unknown }>(value, UPDATE_KEYS, '{ capacity, fillRate } or { limits }'));
+}
+
 const ACQUIRE_KEYS = ['maxWait', 'signal'] as const;
 
 /**
@@ -171,4 +178,27 @@ export function consumeOptions(value: unknown): { block: boolean; maxWait: numbe
     block: boolean('block', o.block, false),
     maxWait: o.maxWait === undefined ? Infinity : duration('maxWait', o.maxWait),
   };
+}
+
+/** Checks the `limitsFor` option of a keyed kind (given in place of the inline limits). */
+export function limitsForOption(o: { limitsFor?: unknown; capacity?: unknown; fillRate?: unknown; initialTokens?: unknown; limits?: unknown }): LimitsFor {
+  if (typeof o.limitsFor !== 'function') throw new TypeError(`limitsFor must be a function (key) => Limit | Limit[], got ${show(o.limitsFor)}`);
+  if (o.capacity !== undefined || o.fillRate !== undefined || o.initialTokens !== undefined || o.limits !== undefined) {
+    throw new TypeError('pass either limitsFor or capacity/fillRate/initialTokens/limits, not both');
+  }
+  return o.limitsFor as LimitsFor;
+}
+
+/** What `limitsFor(key)` returned, checked: the error names the key. */
+export function tierLimits(key: string, value: unknown): LimitShape[] {
+  const where = `limitsFor(${JSON.stringify(key)})`;
+  if (Array.isArray(value)) {
+    try {
+      return limitsOf({ limits: value });
+    } catch (error) {
+      throw new TypeError(`${where} returned bad limits: ${(error as Error).message}`);
+    }
+  }
+  if (typeof value !== 'object' || value === null) throw new TypeError(`${where} must return a Limit { capacity, fillRate } or an array of them, got ${show(value)}`);
+  return [limit(where, value as Partial<Limit>)];
 }

@@ -29,7 +29,7 @@ function keyedDriver(name: string, make: (limit: CaseLimit, clock: Clock, option
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key)', (limit, clock, options) => {
   const k = new KeyedTokenBucket({ ...limit, ...options, clock });
   k.consume('user:1', 0); // the key's bucket starts now, as a TokenBucket does when constructed
-  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1'), penalize: (n) => k.penalize('user:1', n), reward: (n) => k.reward('user:1', n) };
+  return { consume: async (n, o) => k.consume('user:1', n, o), acquire: (n, o) => k.acquire('user:1', n, o), tokens: () => k.tokens('user:1'), penalize: (n) => k.penalize('user:1', n), reward: (n) => k.reward('user:1', n), setLimits: (l) => k.setLimits(l) };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxKeys)', (limit, clock, options) => {
@@ -45,13 +45,31 @@ runBehaviourCases(keyedDriver('KeyedTokenBucket (one key among busy others, maxK
     tokens: () => k.tokens('me'),
     penalize: (n) => k.penalize('me', n),
     reward: (n) => k.reward('me', n),
+    setLimits: (l) => k.setLimits(l),
   };
 }));
 
 runBehaviourCases(keyedDriver('KeyedTokenBucket with a second, looser limit', (limit, clock, options) => {
   const k = new KeyedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], ...options, clock });
   k.consume('k', 0);
-  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k'), penalize: (n) => k.penalize('k', n), reward: (n) => k.reward('k', n) };
+  return { consume: async (n, o) => k.consume('k', n, o), acquire: (n, o) => k.acquire('k', n, o), tokens: () => k.tokens('k'), penalize: (n) => k.penalize('k', n), reward: (n) => k.reward('k', n), setLimits: (l) => k.setLimits({ limits: [l, { capacity: 1000, fillRate: 1000 }] }) };
+}));
+
+// Tiers: the key under test has the case's limit, the others a tier of their own; setLimits gives
+// the key's tier new limits through a new limitsFor.
+runBehaviourCases(keyedDriver('KeyedTokenBucket with limitsFor (the key of one tier among others)', (limit, clock, options) => {
+  const other = { capacity: 1, fillRate: 1000 };
+  const k = new KeyedTokenBucket({ limitsFor: (key) => (key === 'gold' ? limit : other), ...options, clock });
+  k.consume('gold', 0);
+  k.consume('free', 1);
+  return {
+    consume: async (n, o) => { k.consume('free', 1); return k.consume('gold', n, o); },
+    acquire: (n, o) => k.acquire('gold', n, o),
+    tokens: () => k.tokens('gold'),
+    penalize: (n) => k.penalize('gold', n),
+    reward: (n) => k.reward('gold', n),
+    setLimits: (l) => k.setLimits({ limitsFor: (key) => (key === 'gold' ? l : other) }),
+  };
 }));
 
 describe('KeyedTokenBucket: keys and options', () => {

@@ -9,10 +9,11 @@ import { runBehaviourCases } from './cases/run-cases.js';
 // Lets promise callbacks that are already due run, without letting real time pass.
 const flush = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock, options: CaseOptions) => CaseBucket): CaseDriver {
+function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock, options: CaseOptions) => CaseBucket, deviations?: Record<string, string>): CaseDriver {
   let clock = new ManualClock();
   return {
     name,
+    deviations,
     canBlock: false,
     slackMs: 0,
     create(limit, options) {
@@ -27,13 +28,17 @@ function manualDriver(name: string, make: (limit: CaseLimit, clock: Clock, optio
 
 runBehaviourCases(manualDriver('SharedTokenBucket', (limit, clock, options) => {
   const b = new SharedTokenBucket({ ...limit, ...options, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n) };
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n), setLimits: (l) => b.setLimits(l) };
 }));
 
 runBehaviourCases(manualDriver('SharedTokenBucket attached from its handle, with a second, looser limit', (limit, clock, options) => {
   const original = new SharedTokenBucket({ limits: [limit, { capacity: 1000, fillRate: 1000 }], clock });
   const b = SharedTokenBucket.from(original.handle, { ...options, clock });
-  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n) };
+  // The limits change through the other object, as another thread would change them.
+  return { consume: async (n, o) => b.consume(n, o), acquire: (n, o) => b.acquire(n, o), tokens: () => b.tokens, penalize: (n) => b.penalize(n), reward: (n) => b.reward(n), setLimits: (l) => original.setLimits({ limits: [l, { capacity: 1000, fillRate: 1000 }] }) };
+}, {
+  'setLimits re-times a queued waiter: a faster rate serves it sooner':
+    'a thread sees a change made by another when it next uses the bucket or its timer fires: a faster rate can serve its waiters late, never early (README, SharedTokenBucket)',
 }));
 
 describe('SharedTokenBucket', () => {

@@ -1,11 +1,11 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { decide, type LimitConfig } from '../core/decision.js';
-import { advance, headWait, refund, reserve, waitAll, type Limits } from '../core/limits.js';
+import { advance, headWait, refund, reserve, slowdown, stretch, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
-import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision } from '../types.js';
+import { lockChangeable, lockFields, replaceField } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, LimitsUpdate } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
@@ -48,7 +48,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   /** Refill rate of this level in tokens per second. */
   readonly fillRate: number;
   readonly #clock: Clock;
-  readonly #perMs: number;
+  #perMs: number;
   #level: number;
   /** Clock time of the last refill; declared fractional to stay a double V8 updates in place (see LocalBucket). */
   #last = 0.5;
@@ -59,7 +59,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
   /** This bucket alone, for what reads its own level. */
   readonly #own: HierarchicalTokenBucket[];
   /** Smallest capacity on the chain: the largest request that can ever be served here. */
-  readonly #fits: number;
+  #fits: number;
   #children: HierarchicalTokenBucket[] = [];
   #childrenView: readonly HierarchicalTokenBucket[] = Object.freeze([]);
   #queue: WaiterQueue | undefined;
@@ -94,7 +94,8 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
       parent.#children.push(this);
       parent.#childrenView = Object.freeze([...parent.#children]);
     }
-    lockFields<HierarchicalTokenBucket>(this, ['name', 'parent', 'capacity', 'fillRate']);
+    lockFields<HierarchicalTokenBucket>(this, ['name', 'parent']);
+    lockChangeable<HierarchicalTokenBucket>(this, ['capacity', 'fillRate']);
   }
 
   /** Buckets whose parent is this one, in creation order. */
@@ -230,6 +231,34 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     const now = this.#clock.now();
     refund(CHAIN, this.#chain, n, now);
     this.#queue?.pump(now);
+  }
+
+  /**
+   * Changes this level's limit from now on, as Go's `SetLimit`/`SetBurst` do: tokens earned up to
+   * now count at the old rate, a level above the new capacity is cut to it, and the waiters of
+   * this bucket and of every bucket below it are re-timed (they keep their turn and their
+   * reservations, and are never served before their tokens are earned). A hierarchy bucket has
+   * one limit: `{ capacity, fillRate }`, or `limits` with one entry.
+   */
+  setLimits(update: LimitsUpdate): void {
+    const limits = check.limitsUpdate(update);
+    if (limits.length !== 1) throw new TypeError(`a hierarchy bucket has one limit, got ${limits.length} in limits`);
+    const { capacity, fillRate } = limits[0]!;
+    const now = this.#clock.now();
+    advance(CHAIN, this.#own, now);
+    const ratio = Math.max(1, slowdown([this.#perMs], [perMillisecond(fillRate)]));
+    this.#perMs = perMillisecond(fillRate);
+    if (this.#level > capacity) this.#level = capacity;
+    replaceField<HierarchicalTokenBucket, 'capacity'>(this, 'capacity', capacity);
+    replaceField<HierarchicalTokenBucket, 'fillRate'>(this, 'fillRate', fillRate);
+    // Every bucket below charges this level too: its bound on a request and its waiters change.
+    const visit = (b: HierarchicalTokenBucket): void => {
+      b.#fits = b.parent === undefined ? b.capacity : Math.min(b.capacity, b.parent.#fits);
+      b.#chainLimits = undefined;
+      b.#queue?.retime(now, (at) => stretch(at, now, ratio));
+      for (const child of b.#children) visit(child);
+    };
+    visit(this);
   }
 
   /** Callers waiting in this bucket's `acquire` now. */

@@ -11,8 +11,11 @@ export interface SlotPolicy {
   inUse(slot: number): boolean;
   /** `slot`'s key was forgotten. */
   forgot(slot: number): void;
-  /** Fills the numbers of a new key's slot, at `offset` in the state. */
-  init(offset: number, now: number): void;
+  /**
+   * Fills the numbers of `key`'s new slot (at `slot * stride` in the state, read after this is
+   * called: it may {@link KeySlots.widen} the slots). If it throws, the key is not remembered.
+   */
+  init(slot: number, now: number, key: string): void;
 }
 
 // Each new key examines this many remembered keys for ones that can be forgotten. With 2, the
@@ -22,7 +25,7 @@ const SWEEP_PER_NEW_KEY = 2;
 
 export class KeySlots {
   /** Numbers per slot. */
-  readonly stride: number;
+  stride: number;
   readonly #maxKeys: number;
   readonly #policy: SlotPolicy;
   /** Map order is least recently used first when `maxKeys` is set (a hit re-inserts the key). */
@@ -78,9 +81,31 @@ export class KeySlots {
     this.#sweep(now);
     if (this.#slots.size >= this.#maxKeys && !this.#evict()) return -1;
     const fresh = this.#free.length > 0 ? this.#free.pop()! : this.#grow();
-    this.#policy.init(fresh * this.stride, now);
+    try {
+      this.#policy.init(fresh, now, key);
+    } catch (error) {
+      this.#free.push(fresh);
+      throw error;
+    }
     this.#slots.set(key, fresh);
     return fresh;
+  }
+
+  /** Every remembered key and its slot. */
+  entries(): MapIterator<[string, number]> {
+    return this.#slots.entries();
+  }
+
+  /**
+   * Makes every slot `stride` numbers long (more than now), each slot's numbers kept at the
+   * same place from its start: offsets read before this are stale after it.
+   */
+  widen(stride: number): void {
+    const old = this.stride;
+    const wider = new Float64Array((this.#state.length / old) * stride);
+    for (let slot = 0; slot < this.#used; slot++) wider.set(this.#state.subarray(slot * old, (slot + 1) * old), slot * stride);
+    this.#state = wider;
+    this.stride = stride;
   }
 
   /** Forgets `key` (whose slot is `slot`): its slot is free for another key. */

@@ -4,8 +4,8 @@ import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limit
 import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
 import { RateLimitExceeded, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
-import { lockFields } from '../readonly.js';
-import type { AcquireOptions, ConsumeOptions, Decision, KeyedAcquirable, Limit, TokenBucketOptions } from '../types.js';
+import { lockChangeable, lockFields, replaceField } from '../readonly.js';
+import type { AcquireOptions, ConsumeOptions, Decision, KeyedAcquirable, Limit, LimitsFor, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
@@ -17,7 +17,7 @@ import { KeySlots } from './key-slots.js';
  * limit (`capacity`, `fillRate`, `initialTokens`) or as several `limits`, plus the clock and
  * an optional hard bound on remembered keys.
  */
-export type KeyedTokenBucketOptions = TokenBucketOptions & {
+export type KeyedTokenBucketOptions = (TokenBucketOptions | TieredOptions) & {
   /**
    * Most keys remembered at once (an integer >= 1; default `Infinity`: bounded only by the
    * keys that are active). When a new key would pass it, the least recently used key without
@@ -26,7 +26,49 @@ export type KeyedTokenBucketOptions = TokenBucketOptions & {
   maxKeys?: number;
 };
 
-const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxKeys', 'maxWaiting'] as const;
+
+/** Keyed options with per-key limits in place of `capacity`/`fillRate`/`limits`. */
+export interface TieredOptions {
+  /** The limits of each key, asked once per new bucket (see {@link LimitsFor}). */
+  limitsFor: LimitsFor;
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+  limits?: undefined;
+  clock?: Clock;
+  maxWaiting?: number;
+}
+
+const OPTION_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'limitsFor', 'maxKeys', 'maxWaiting'] as const;
+
+/** One set of limits and what the takes need of it, shared by every key that has it. */
+interface Tier {
+  readonly count: number;
+  readonly caps: Float64Array;
+  readonly perMs: Float64Array;
+  readonly initial: Float64Array;
+  /** The limits as configured, frozen: what decisions report. */
+  readonly limits: readonly Readonly<Limit>[];
+  /** Smallest capacity: the largest request that can pass. */
+  readonly capacity: number;
+  /** Slowest rate. */
+  readonly fillRate: number;
+  /** Some limit starts below its capacity, so "full" and "new" differ: a full bucket is reset. */
+  readonly resetWhenFull: boolean;
+}
+
+function tierOf(limits: readonly check.LimitShape[]): Tier {
+  return {
+    count: limits.length,
+    caps: Float64Array.from(limits, (l) => l.capacity),
+    perMs: Float64Array.from(limits, (l) => perMillisecond(l.fillRate)),
+    initial: Float64Array.from(limits, (l) => l.initialTokens),
+    limits: Object.freeze(limits.map((l) => Object.freeze({ ...l }))),
+    capacity: Math.min(...limits.map((l) => l.capacity)),
+    fillRate: Math.min(...limits.map((l) => l.fillRate)),
+    resetWhenFull: limits.some((l) => l.initialTokens < l.capacity),
+  };
+}
 
 
 /** Where a key with queued waiters keeps them: one queue, one timer, per waiting key only. */
@@ -52,24 +94,34 @@ interface KeyWaiters extends QueueHost {
  * if (!perUser.consume(userId)) reply(429);
  */
 export class KeyedTokenBucket implements KeyedAcquirable {
-  /** Most tokens one key's bucket holds; with several limits, the smallest capacity. */
+  /**
+   * Most tokens one key's bucket holds; with several limits, the smallest capacity. `NaN` with
+   * `limitsFor` (each key has its own: see `limitsOf`).
+   */
   readonly capacity: number;
-  /** Refill rate in tokens per second; with several limits, the slowest. */
+  /** Refill rate in tokens per second; with several limits, the slowest. `NaN` with `limitsFor`. */
   readonly fillRate: number;
-  /** The limits every key's bucket enforces, as configured. */
+  /** The limits every key's bucket enforces, as configured; empty with `limitsFor`. */
   readonly limits: readonly Readonly<Limit>[];
   /** Hard bound on remembered keys (`Infinity` when not set). */
   readonly maxKeys: number;
   readonly #clock: Clock;
-  /** Limits per bucket; a slot holds `1 + count` numbers: the last refill time, then each level. */
-  readonly #count: number;
-  readonly #stride: number;
-  readonly #caps: Float64Array;
-  readonly #perMs: Float64Array;
-  readonly #initial: Float64Array;
-  /** Some limit starts below its capacity, so "full" and "new" differ: a full bucket is reset. */
-  readonly #resetWhenFull: boolean;
-  /** The keys and their slots: [last refill time, level of each limit] per key. */
+  /**
+   * Without `limitsFor`, the one tier every key has, its fields copied below for the takes; -1
+   * with `limitsFor` (each slot then names its tier, and the one-limit fast paths are skipped).
+   */
+  #count: number;
+  #caps: Float64Array;
+  #perMs: Float64Array;
+  #initial: Float64Array;
+  #resetWhenFull: boolean;
+  /** Every tier; with `limitsFor`, one per distinct set of limits it has returned, found by `#tierIds`. */
+  #tiers: Tier[];
+  #tierIds: Map<string, number> | undefined;
+  #limitsFor: LimitsFor | undefined;
+  /** Numbers of a slot before its levels: the last refill time, and with `limitsFor` the tier's index. */
+  readonly #head: 1 | 2;
+  /** The keys and their slots: [last refill time, (tier,) level of each limit] per key. */
   readonly #keys: KeySlots;
   /** The core's view of a slot (by its offset in the slots' state). */
   readonly #limits: Limits<number>;
@@ -79,46 +131,173 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   readonly #maxWaiting: number;
 
   constructor(options: KeyedTokenBucketOptions) {
-    const o = check.required<KeyedTokenBucketOptions>(options, OPTION_KEYS, '{ capacity, fillRate }');
-    const limits = check.limitsOf(o);
+    const o = check.required<KeyedTokenBucketOptions & Partial<TieredOptions>>(options, OPTION_KEYS, '{ capacity, fillRate } or { limitsFor }');
+    this.#limitsFor = o.limitsFor === undefined ? undefined : check.limitsForOption(o);
+    const tier = this.#limitsFor === undefined ? tierOf(check.limitsOf(o as Partial<Limit> & { limits?: unknown })) : undefined;
     this.#clock = checkClock('clock', o.clock);
     this.maxKeys = checkMaxKeys(o.maxKeys);
     this.#maxWaiting = check.maxWaiting(o.maxWaiting);
-    this.limits = Object.freeze(limits.map((l) => Object.freeze({ ...l })));
-    this.capacity = Math.min(...limits.map((l) => l.capacity));
-    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
-    this.#count = limits.length;
-    this.#stride = 1 + limits.length;
-    this.#caps = Float64Array.from(limits, (l) => l.capacity);
-    this.#perMs = Float64Array.from(limits, (l) => perMillisecond(l.fillRate));
-    this.#initial = Float64Array.from(limits, (l) => l.initialTokens);
-    this.#resetWhenFull = limits.some((l) => l.initialTokens < l.capacity);
-    this.#keys = new KeySlots(1 + limits.length, this.maxKeys, {
+    this.#tiers = tier === undefined ? [] : [tier];
+    this.#tierIds = tier === undefined ? new Map() : undefined;
+    this.#head = tier === undefined ? 2 : 1;
+    this.#count = tier === undefined ? -1 : tier.count;
+    this.#caps = tier?.caps ?? NONE;
+    this.#perMs = tier?.perMs ?? NONE;
+    this.#initial = tier?.initial ?? NONE;
+    this.#resetWhenFull = tier === undefined || tier.resetWhenFull;
+    this.limits = tier === undefined ? Object.freeze([]) : tier.limits;
+    this.capacity = tier === undefined ? NaN : tier.capacity;
+    this.fillRate = tier === undefined ? NaN : tier.fillRate;
+    this.#keys = new KeySlots(this.#head + (tier?.count ?? 1), this.maxKeys, {
       // A full bucket and a new one behave alike (with initialTokens < capacity, #refill makes
       // them alike): forgetting it changes nothing, unless waiters hold reservations in it.
       forgettable: (slot, now) => this.#isFull(this.#refill(slot, now)) && !this.#hasWaiters(slot),
       inUse: (slot) => this.#hasWaiters(slot),
       forgot: (slot) => this.#waiting.delete(slot),
-      init: (base, now) => {
+      init: (slot, now, key) => {
+        const id = this.#limitsFor === undefined ? 0 : this.#tierFor(key, this.#limitsFor);
         const state = this.#keys.state;
+        const base = slot * this.#keys.stride;
         state[base] = now;
-        state.set(this.#initial, base + 1);
+        if (this.#head === 2) state[base + 1] = id;
+        state.set(this.#tiers[id]!.initial, base + this.#head);
       },
     });
     // One refill time for all the limits of a key.
     this.#limits = {
-      count: () => this.#count,
-      capacity: (_base, i) => this.#caps[i]!,
-      perMs: (_base, i) => this.#perMs[i]!,
-      level: (base, i) => this.#keys.state[base + 1 + i]!,
+      count: (base) => (this.#count >= 0 ? this.#count : this.#tierAt(base).count),
+      capacity: (base, i) => (this.#count >= 0 ? this.#caps : this.#tierAt(base).caps)[i]!,
+      perMs: (base, i) => (this.#count >= 0 ? this.#perMs : this.#tierAt(base).perMs)[i]!,
+      level: (base, i) => this.#keys.state[base + this.#head + i]!,
       last: (base) => this.#keys.state[base]!,
       set: (base, i, level, last) => {
         const state = this.#keys.state;
-        state[base + 1 + i] = level;
-        if (i === this.#count - 1) state[base] = last; // after every limit has read the old time
+        state[base + this.#head + i] = level;
+        if (i === this.#limits.count(base) - 1) state[base] = last; // after every limit has read the old time
       },
     };
-    lockFields<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'maxKeys']);
+    lockFields<KeyedTokenBucket>(this, ['maxKeys']);
+    lockChangeable<KeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits']);
+  }
+
+  /** The tier of the slot at `base` (with `limitsFor`). */
+  #tierAt(base: number): Tier {
+    return this.#tiers[this.#keys.state[base + 1]!]!;
+  }
+
+  /** Index of the tier `limitsFor` gives `key`, made if new; widens the slots for a tier with more limits. */
+  #tierFor(key: string, limitsFor: LimitsFor): number {
+    const limits = check.tierLimits(key, limitsFor(key));
+    const id = JSON.stringify(limits.map((l) => [l.capacity, l.fillRate, l.initialTokens]));
+    let index = this.#tierIds!.get(id);
+    if (index === undefined) {
+      index = this.#tiers.length;
+      this.#tiers.push(tierOf(limits));
+      this.#tierIds!.set(id, index);
+      if (2 + limits.length > this.#keys.stride) this.#keys.widen(2 + limits.length);
+    }
+    return index;
+  }
+
+  /**
+   * Changes the limits of every key from now on, as Go's `SetLimit`/`SetBurst` do: tokens each
+   * key earned up to now count at the old rates, a level above its new capacity is cut to it, and
+   * queued waiters are re-timed (they keep their turn and their reservations). Limits are matched
+   * by position; one with no counterpart before starts at its `initialTokens`. With `limitsFor`
+   * (on a bucket made with it), every remembered key gets its tier anew now, new keys later.
+   * Visits every remembered key once.
+   */
+  setLimits(update: LimitsUpdate | { limitsFor: LimitsFor }): void {
+    const now = this.#clock.now();
+    let next: (key: string) => number;
+    let changed: LimitsFor | undefined;
+    if (update !== null && typeof update === 'object' && 'limitsFor' in update && update.limitsFor !== undefined) {
+      if (this.#count >= 0) throw new TypeError('setLimits({ limitsFor }) needs a KeyedTokenBucket made with limitsFor (give this one { capacity, fillRate } or { limits })');
+      const limitsFor = check.limitsForOption(update);
+      next = (key) => this.#tierFor(key, limitsFor);
+      changed = limitsFor;
+    } else {
+      const limits = check.limitsUpdate(update);
+      if (this.#count >= 0) {
+        const tier = tierOf(limits);
+        if (this.#head + tier.count > this.#keys.stride) this.#keys.widen(this.#head + tier.count);
+        this.#tiers.push(tier);
+        next = () => this.#tiers.length - 1;
+      } else {
+        const limitsFor = (): readonly Limit[] => limits;
+        next = (key) => this.#tierFor(key, limitsFor);
+        changed = limitsFor;
+      }
+    }
+    // Every key is settled at its old limits before it takes its new ones.
+    const moves: [number, number][] = [];
+    for (const [key, slot] of this.#keys.entries()) {
+      this.#refill(slot, now);
+      moves.push([slot, next(key)]);
+    }
+    // Only now, so that a limitsFor that throws leaves everything as it was.
+    if (changed !== undefined) this.#limitsFor = changed;
+    const old = this.#count >= 0 ? this.#tiers[0]! : undefined;
+    for (const [slot, id] of moves) {
+      const base = slot * this.#keys.stride;
+      const s = this.#keys.state;
+      const from = old ?? this.#tierAt(base);
+      const to = this.#tiers[id]!;
+      for (let i = 0; i < to.count; i++) {
+        const at = base + this.#head + i;
+        s[at] = i < from.count ? Math.min(s[at]!, to.caps[i]!) : to.initial[i]!;
+      }
+      if (this.#head === 2) s[base + 1] = id;
+    }
+    if (old !== undefined) {
+      const tier = this.#tiers.pop()!;
+      this.#tiers[0] = tier;
+      this.#count = tier.count;
+      this.#caps = tier.caps;
+      this.#perMs = tier.perMs;
+      this.#initial = tier.initial;
+      this.#resetWhenFull = tier.resetWhenFull;
+      replaceField<KeyedTokenBucket, 'limits'>(this, 'limits', tier.limits);
+      replaceField<KeyedTokenBucket, 'capacity'>(this, 'capacity', tier.capacity);
+      replaceField<KeyedTokenBucket, 'fillRate'>(this, 'fillRate', tier.fillRate);
+    } else {
+      this.#dropUnusedTiers();
+    }
+    for (const host of this.#waiting.values()) host.queue.retime(now);
+  }
+
+  /** After a change of tiers: keeps only the tiers some key has (renumbered), so old tiers do not pile up. */
+  #dropUnusedTiers(): void {
+    const s = this.#keys.state;
+    const stride = this.#keys.stride;
+    const used = new Map<number, number>();
+    const kept: Tier[] = [];
+    const ids = new Map<string, number>();
+    for (const slot of this.#keys.values()) {
+      const old = s[slot * stride + 1]!;
+      let id = used.get(old);
+      if (id === undefined) {
+        id = kept.length;
+        used.set(old, id);
+        const tier = this.#tiers[old]!;
+        kept.push(tier);
+        ids.set(JSON.stringify(tier.limits.map((l) => [l.capacity, l.fillRate, l.initialTokens])), id);
+      }
+      s[slot * stride + 1] = id;
+    }
+    this.#tiers = kept;
+    this.#tierIds = ids;
+  }
+
+  /**
+   * The limits of `key`'s bucket: the same for every key, or with `limitsFor`, the key's tier
+   * (asked of `limitsFor` without remembering the key, if it is not remembered).
+   */
+  limitsOf(key: string): readonly Readonly<Limit>[] {
+    if (typeof key !== 'string') throw badKey(key);
+    if (this.#count >= 0) return this.limits;
+    const slot = this.#keys.find(key);
+    return slot === undefined ? tierOf(check.tierLimits(key, this.#limitsFor!(key))).limits : this.#tierAt(slot * this.#keys.stride).limits;
   }
 
   /**
@@ -207,9 +386,14 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const now = this.#clock.now();
     const slot = this.#keys.slotOf(key, now);
     // No room for a new key (every remembered key has waiters): refused, levels unknown.
-    const decision = slot < 0
-      ? blindDecision(n === 0, n === 0 ? 0 : this.#noRoomWait(now), this.limits)
-      : decide(this.#limits, this.#refill(slot, now), n, this.capacity, now, this.limits);
+    let decision: Decision;
+    if (slot < 0) {
+      decision = blindDecision(n === 0, n === 0 ? 0 : this.#noRoomWait(now), this.limitsOf(key));
+    } else {
+      const base = this.#refill(slot, now);
+      const tier = this.#count >= 0 ? undefined : this.#tierAt(base);
+      decision = decide(this.#limits, base, n, tier?.capacity ?? this.capacity, now, tier?.limits ?? this.limits);
+    }
     if (decisionChannel.hasSubscribers) publishDecision(this, key, n, decision.allowed);
     return decision;
   }
@@ -242,11 +426,15 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const now = this.#clock.now();
     const slot = this.#keys.find(key);
     if (slot === undefined) {
+      const tier = this.#count >= 0 ? this.#tiers[0]! : tierOf(check.tierLimits(key, this.#limitsFor!(key)));
+      if (n > tier.capacity) return Infinity;
       let wait = 0;
-      for (let i = 0; i < this.#count; i++) wait = Math.max(wait, waitFor(this.#initial[i]!, n, this.#perMs[i]!, now));
+      for (let i = 0; i < tier.count; i++) wait = Math.max(wait, waitFor(tier.initial[i]!, n, tier.perMs[i]!, now));
       return wait;
     }
-    return waitAll(this.#limits, this.#refill(slot, now), n, now);
+    const base = this.#refill(slot, now);
+    if (this.#count < 0 && n > this.#tierAt(base).capacity) return Infinity;
+    return waitAll(this.#limits, base, n, now);
   }
 
   /**
@@ -256,11 +444,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   tokens(key: string): number {
     if (typeof key !== 'string') throw badKey(key);
     const slot = this.#keys.find(key);
-    let level = Infinity;
-    if (slot === undefined) {
-      for (let i = 0; i < this.#count; i++) level = Math.min(level, this.#initial[i]!);
-      return level;
-    }
+    if (slot === undefined) return Math.min(...this.limitsOf(key).map((l) => l.initialTokens ?? l.capacity));
     return lowest(this.#limits, this.#refill(slot, this.#clock.now()));
   }
 
@@ -287,6 +471,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const slot = this.#keys.slotOf(key, now);
     if (n === 0) return Promise.resolve();
     if (slot < 0) throw new RateLimitExceeded(this.#noRoomWait(now), `rate limit exceeded: all maxKeys (${this.maxKeys}) keys have queued waiters`);
+    if (this.#count < 0) this.#checkFits(slot, n);
     let host = this.#waiting.get(slot);
     // Waiters whose tokens are earned but whose timer has not fired yet resolve before us.
     if (host !== undefined && host.queue.size > 0) host.queue.pump(now);
@@ -310,6 +495,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const slot = this.#keys.slotOf(key, now);
     if (n === 0) return true;
     if (slot < 0) return false;
+    if (this.#count < 0) this.#checkFits(slot, n);
     const base = this.#refill(slot, now);
     const wait = waitAll(this.#limits, base, n, now);
     if (wait === Infinity || wait > maxWait) return false;
@@ -341,7 +527,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
    */
   #refill(slot: number, now: number): number {
     const s = this.#keys.state;
-    const base = slot * this.#stride;
+    const base = slot * this.#keys.stride;
     const last = s[base]!;
     if (now > last) {
       if (this.#count === 1) {
@@ -351,16 +537,26 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       } else {
         advance(this.#limits, base, now);
       }
-      if (this.#resetWhenFull && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(this.#initial, base + 1);
+      if (this.#resetWhenFull) {
+        const initial = this.#count >= 0 ? this.#initial : this.#tierAt(base).initial;
+        if ((this.#count >= 0 || this.#tierAt(base).resetWhenFull) && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(initial, base + this.#head);
+      }
     }
     return base;
+  }
+
+  /** With `limitsFor`: `n` above the capacity of `slot`'s tier can never be served (`RangeError`). */
+  #checkFits(slot: number, n: number): void {
+    const capacity = this.#tierAt(slot * this.#keys.stride).capacity;
+    if (n > capacity) throw neverFits(n, capacity);
   }
 
   // Exact, not within EPSILON: refill stops at exactly the capacity, and forgetting a bucket a hair
   // below it would hand that hair back (over and over, with a rate of 0).
   #isFull(base: number): boolean {
     const s = this.#keys.state;
-    for (let i = 0; i < this.#count; i++) if (s[base + 1 + i]! < this.#caps[i]!) return false;
+    const caps = this.#count >= 0 ? this.#caps : this.#tierAt(base).caps;
+    for (let i = 0; i < caps.length; i++) if (s[base + this.#head + i]! < caps[i]!) return false;
     return true;
   }
 
@@ -385,6 +581,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
 markKind(KeyedTokenBucket, 'keyed');
 
 const NO_LIMIT = { maxWait: Infinity, signal: undefined } as const;
+const NONE = new Float64Array(0);
 
 function badKey(key: unknown): TypeError {
   const shown = typeof key === 'symbol' ? 'a symbol' : typeof key === 'object' && key !== null ? 'an object' : String(key);

@@ -4,8 +4,8 @@ import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limit
 import { covers, perMillisecond, refill } from '../core/refill.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
-import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
+import { lockChangeable, replaceField } from '../readonly.js';
+import type { AcquirableBucket, AcquireOptions, Decision, Limit, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
@@ -65,8 +65,8 @@ export abstract class LocalBucket implements AcquirableBucket {
   readonly #clock: Clock;
   // A single limit lives in plain fields, so its take is a few loads and a compare. With several
   // limits these are NaN, unused: every limit is in #several.
-  readonly #capacity: number;
-  readonly #perMs: number;
+  #capacity: number;
+  #perMs: number;
   #level: number;
   /**
    * Clock time of the last refill, of every limit. Declared with a fractional value so that V8
@@ -80,7 +80,7 @@ export abstract class LocalBucket implements AcquirableBucket {
    * A typed array holds them as raw doubles (storing a level allocates nothing), and one loop
    * serves them all.
    */
-  readonly #several: Float64Array | undefined;
+  #several: Float64Array | undefined;
   #queue: WaiterQueue | undefined;
 
   constructor(options: TokenBucketOptions) {
@@ -99,7 +99,7 @@ export abstract class LocalBucket implements AcquirableBucket {
     this.#several = single === undefined ? severalLimits(limits) : undefined;
     const maxWaiting = check.maxWaiting(o.maxWaiting);
     if (maxWaiting !== Infinity) maxWaitingOf.set(this, maxWaiting);
-    lockFields<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
+    lockChangeable<LocalBucket>(this, ['capacity', 'fillRate', 'limits']);
   }
 
   static {
@@ -150,6 +150,32 @@ export abstract class LocalBucket implements AcquirableBucket {
     const now = this.#clock.now();
     refund(LIMITS, this, n, now);
     this.#queue?.pump(now);
+  }
+
+  /**
+   * Changes the limits from now on, as Go's `SetLimit`/`SetBurst` do: tokens earned up to now
+   * count at the old rates, a level above its new capacity is cut to it, and queued waiters are
+   * re-timed to the new rates (they keep their turn and their reservations). Limits are matched
+   * by position; one with no counterpart before starts at its `initialTokens`. `capacity`,
+   * `fillRate` and `limits` read the new values.
+   */
+  setLimits(update: LimitsUpdate): void {
+    const limits = check.limitsUpdate(update);
+    const now = this.#clock.now();
+    advance(LIMITS, this, now);
+    const count = LIMITS.count(this);
+    const levels = Array.from({ length: count }, (_, i) => LIMITS.level(this, i));
+    const single = limits.length === 1 ? limits[0]! : undefined;
+    const level = (i: number): number => (i < count ? Math.min(levels[i]!, limits[i]!.capacity) : limits[i]!.initialTokens);
+    this.#capacity = single === undefined ? NaN : single.capacity;
+    this.#perMs = single === undefined ? NaN : perMillisecond(single.fillRate);
+    this.#level = single === undefined ? NaN : level(0);
+    this.#several = single === undefined ? severalLimits(limits.map((l, i) => ({ ...l, initialTokens: level(i) }))) : undefined;
+    replaceField<LocalBucket, 'limits'>(this, 'limits', frozenLimits(limits));
+    replaceField<LocalBucket, 'capacity'>(this, 'capacity', Math.min(...limits.map((l) => l.capacity)));
+    replaceField<LocalBucket, 'fillRate'>(this, 'fillRate', Math.min(...limits.map((l) => l.fillRate)));
+    // The queue's host reads the levels only: the new rates re-time the head once it re-arms.
+    this.#queue?.retime(now);
   }
 
   /** Callers waiting in `acquire` (or an async `consume` with `block`) now. */

@@ -1,10 +1,10 @@
 import { checkClock, isManual, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
-import { addAll, advance, headWait, lowest, refund, reserve, waitAll } from '../core/limits.js';
+import { addAll, advance, headWait, lowest, refund, reserve, slowdown, stretch, waitAll } from '../core/limits.js';
 import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { sleepSync } from '../waiting/sleep.js';
@@ -44,18 +44,16 @@ const CREATE_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits',
  * earned; each thread has one timer for its own waiters.
  */
 export class SharedTokenBucket implements AcquirableBucket {
-  /** Most tokens the bucket holds; with several limits, the smallest capacity. */
-  readonly capacity: number;
-  /** Refill rate in tokens per second; with several limits, the slowest. */
-  readonly fillRate: number;
-  /** The limits this bucket enforces, as configured. */
-  readonly limits: readonly Readonly<Limit>[];
+  /** The limits as this thread last read them, and the change count they are of. */
+  #view: LimitsView;
   /** The shared memory of the bucket: post it to a worker and attach with {@link SharedTokenBucket.from}. */
   readonly handle: SharedArrayBuffer;
   readonly #clock: Clock;
   readonly #buffer: SharedBuffer;
   /** This thread's waiters on the shared reservations, one timer for the first. */
   #queue: WaiterQueue | undefined;
+  /** The rates (and their change count) this thread's waiters' ready times were planned at. */
+  #timedAt: { version: number; perMs: Float64Array } | undefined;
   readonly #maxWaiting: number;
 
   /** Creates a bucket in new shared memory, starting at `initialTokens` (default: full). */
@@ -67,12 +65,58 @@ export class SharedTokenBucket implements AcquirableBucket {
     this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#clock = o.clock === undefined ? threadSharedClock : checkClock('clock', o.clock);
     this.#buffer = attached ?? SharedBuffer.create(check.limitsOf(o), this.#clock.now());
-    const limits = this.#buffer.limits();
     this.handle = this.#buffer.handle;
-    this.limits = Object.freeze(limits.map((l) => Object.freeze(l)));
-    this.capacity = Math.min(...limits.map((l) => l.capacity));
-    this.fillRate = Math.min(...limits.map((l) => l.fillRate));
-    lockFields<SharedTokenBucket>(this, ['capacity', 'fillRate', 'limits', 'handle']);
+    this.#view = this.#buffer.locked(() => viewOf(this.#buffer));
+    lockFields<SharedTokenBucket>(this, ['handle']);
+  }
+
+  /** Most tokens the bucket holds; with several limits, the smallest capacity. */
+  get capacity(): number {
+    return this.#current().capacity;
+  }
+
+  /** Refill rate in tokens per second; with several limits, the slowest. */
+  get fillRate(): number {
+    return this.#current().fillRate;
+  }
+
+  /** The limits this bucket enforces, as configured (or as last set by `setLimits` in any thread). */
+  get limits(): readonly Readonly<Limit>[] {
+    return this.#current().limits;
+  }
+
+  #current(): LimitsView {
+    if (this.#view.version !== this.#buffer.changes) this.#view = this.#buffer.locked(() => viewOf(this.#buffer));
+    return this.#view;
+  }
+
+  /**
+   * Changes the limits for every thread from now on, as Go's `SetLimit`/`SetBurst` do: tokens
+   * earned up to now count at the old rates, a level above its new capacity is cut to it, and
+   * queued waiters are re-timed (this thread's now, other threads' at their next look at the
+   * bucket; never served before their tokens are earned). The number of limits stays as created:
+   * the shared memory has room for that many.
+   */
+  setLimits(update: LimitsUpdate): void {
+    const limits = check.limitsUpdate(update);
+    if (limits.length !== this.#buffer.count) {
+      throw new TypeError(`a SharedTokenBucket keeps its number of limits (${this.#buffer.count}), got ${limits.length}`);
+    }
+    this.#buffer.setLimits(limits, this.#clock.now());
+    this.#retime();
+  }
+
+  /** Re-times this thread's waiters if the rates changed since their ready times were planned. */
+  #retime(): void {
+    const timed = this.#timedAt;
+    const buffer = this.#buffer;
+    if (timed === undefined || timed.version === buffer.changes) return;
+    const { perMs, changedAt } = buffer.locked(() => ({ perMs: buffer.perMs, changedAt: buffer.changedAt }));
+    // One change since: each ready time stretches from when it happened. Several: their times are
+    // not kept, so only the levels tell (never early; later, by other threads' reservations).
+    const ratio = buffer.version === timed.version + 1 ? slowdown([...timed.perMs], [...perMs]) : Infinity;
+    this.#timedAt = { version: buffer.version, perMs };
+    this.#queue?.retime(this.#clock.now(), (at) => stretch(at, changedAt, ratio));
   }
 
   /**
@@ -203,10 +247,12 @@ export class SharedTokenBucket implements AcquirableBucket {
     // another thread refilled between our clock reading and the lock: the ready time counts from
     // there, or the waiter would be served before its tokens are earned.
     let from = now;
+    let planned = { version: 0, perMs: buffer.perMs };
     const full = this.waiting >= this.#maxWaiting;
     const wait = buffer.locked(() => {
       const w = reserve(BUFFER, buffer, n, full ? 0 : maxWait, now);
       from = BUFFER.last(buffer, 0);
+      planned = { version: buffer.version, perMs: buffer.perMs };
       return w;
     });
     if (wait > 0) {
@@ -215,20 +261,31 @@ export class SharedTokenBucket implements AcquirableBucket {
     }
     // Later waiters of this thread never resolve before earlier ones (the reservation order).
     if (wait === 0 && (this.#queue === undefined || this.#queue.size === 0)) return Promise.resolve();
-    this.#queue ??= this.#newQueue();
-    return this.#queue.enqueue(n, from + wait, signal);
+    this.#retime();
+    this.#queue ??= this.#newQueue(planned);
+    // Planned at rates another thread changed in between (rare): the levels alone tell.
+    const at = planned.version === this.#timedAt!.version ? from + wait : Infinity;
+    return this.#queue.enqueue(n, at, signal);
   }
 
-  #newQueue(): WaiterQueue {
+  #newQueue(timedAt: { version: number; perMs: Float64Array }): WaiterQueue {
     const buffer = this.#buffer;
     const queue: WaiterQueue = new WaiterQueue({
       clock: this.#clock,
-      serve: (n, at, now) => (at <= now ? 0 : buffer.locked(() => headWait(BUFFER, buffer, n, at, now, queue.owed))),
+      serve: (n, at, now) => {
+        // Another thread changed the rates: re-time first (out of this pump), serve after.
+        if (this.#timedAt!.version !== buffer.changes) {
+          queueMicrotask(() => this.#retime());
+          return Infinity;
+        }
+        return at <= now ? 0 : buffer.locked(() => headWait(BUFFER, buffer, n, at, now, queue.owed));
+      },
       release: (n) => {
         const now = this.#clock.now();
         buffer.locked(() => refund(BUFFER, buffer, n, now));
       },
     }, true); // other threads' reservations are in the level too: the planned time tells
+    this.#timedAt = timedAt;
     return queue;
   }
 }
@@ -236,3 +293,21 @@ export class SharedTokenBucket implements AcquirableBucket {
 markKind(SharedTokenBucket, 'single');
 
 const NO_BLOCK = { block: false, maxWait: 0 } as const;
+
+interface LimitsView {
+  readonly version: number;
+  readonly limits: readonly Readonly<Limit>[];
+  readonly capacity: number;
+  readonly fillRate: number;
+}
+
+/** The limits of `buffer` as they are now: read holding its lock. */
+function viewOf(buffer: SharedBuffer): LimitsView {
+  const limits = buffer.limits();
+  return {
+    version: buffer.version,
+    limits: Object.freeze(limits.map((l) => Object.freeze(l))),
+    capacity: Math.min(...limits.map((l) => l.capacity)),
+    fillRate: Math.min(...limits.map((l) => l.fillRate)),
+  };
+}

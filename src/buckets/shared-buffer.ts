@@ -1,18 +1,21 @@
 // The memory a SharedTokenBucket lives in, shared by every thread that attached to it: its layout,
 // the lock around every change, and the core's view of its limits.
 
-import type { Limits } from '../core/limits.js';
+import { advance, type Limits } from '../core/limits.js';
 import type { LimitShape } from '../validate.js';
 
 // Int32 words: [0] lock (0 free, 1 held, 2 held with sleepers), [1] a tag telling a bucket buffer
-// from any other, [2] the number of limits. From byte 16, Float64: the time of the last refill,
-// then per limit its capacity, fillRate, initialTokens and level.
+// from any other, [2] the number of limits, [3] how many times the limits were changed (each thread
+// re-reads the rates when it sees a new count). From byte 16, Float64: the time of the last refill,
+// the time of the last change of limits, then per limit its capacity, fillRate, initialTokens and level.
 const LOCK = 0;
 const TAG = 1;
 const COUNT = 2;
-const TAG_VALUE = 0x62666c31; // "bfl1": bumped if the layout ever changes
+const VERSION = 3;
+const TAG_VALUE = 0x62666c32; // "bfl2": bumped if the layout ever changes
 const LAST = 2; // Float64 index (byte 16)
-const FIRST_LIMIT = 3;
+const CHANGED_AT = 3;
+const FIRST_LIMIT = 4;
 const PER_LIMIT = 4;
 const CAPACITY = 0;
 const FILL_RATE = 1;
@@ -29,8 +32,10 @@ export class SharedBuffer {
   readonly handle: SharedArrayBuffer;
   /** Number of limits. */
   readonly count: number;
-  /** Refill rate of each limit in tokens per millisecond (read once: it never changes). */
-  readonly perMs: Float64Array;
+  /** Refill rate of each limit in tokens per millisecond, as of {@link SharedBuffer.version}. */
+  perMs: Float64Array;
+  /** The limits' change count this thread last read them at. */
+  version: number;
   readonly #lock: Int32Array;
   readonly #f: Float64Array;
 
@@ -39,7 +44,48 @@ export class SharedBuffer {
     this.#lock = new Int32Array(handle, 0, 4);
     this.#f = new Float64Array(handle);
     this.count = this.#lock[COUNT]!;
-    this.perMs = Float64Array.from({ length: this.count }, (_, i) => this.#f[FIRST_LIMIT + PER_LIMIT * i + FILL_RATE]! / 1000);
+    this.version = Atomics.load(this.#lock, VERSION);
+    this.perMs = this.#rates();
+  }
+
+  #rates(): Float64Array {
+    return Float64Array.from({ length: this.count }, (_, i) => this.#f[FIRST_LIMIT + PER_LIMIT * i + FILL_RATE]! / 1000);
+  }
+
+  /** How many times the limits were changed, by any thread (read without the lock). */
+  get changes(): number {
+    return Atomics.load(this.#lock, VERSION);
+  }
+
+  /**
+   * Sets new limits (as many as before), holding the lock: levels refilled to `now` at the old
+   * rates first, each cut to its new capacity. Other threads read the new rates at their next
+   * operation.
+   */
+  setLimits(limits: readonly LimitShape[], now: number): void {
+    this.locked(() => {
+      advance(BUFFER, this, now);
+      limits.forEach((l, i) => {
+        const at = FIRST_LIMIT + PER_LIMIT * i;
+        this.#f[at + CAPACITY] = l.capacity;
+        this.#f[at + FILL_RATE] = l.fillRate;
+        this.#f[at + INITIAL] = l.initialTokens;
+        if (this.#f[at + LEVEL]! > l.capacity) this.#f[at + LEVEL] = l.capacity;
+      });
+      this.#f[CHANGED_AT] = now;
+      this.#lock[VERSION] = this.#lock[VERSION]! + 1;
+      this.#refresh();
+    });
+  }
+
+  /** Clock time of the last change of limits (read holding the lock). */
+  get changedAt(): number {
+    return this.#f[CHANGED_AT]!;
+  }
+
+  #refresh(): void {
+    this.version = this.#lock[VERSION]!;
+    this.perMs = this.#rates();
   }
 
   /** New shared memory holding `limits` at their initial levels, last refilled at `now`. */
@@ -86,6 +132,7 @@ export class SharedBuffer {
   /** Runs `fn` holding the lock: no other thread reads or writes the buffer meanwhile. */
   locked<T>(fn: () => T): T {
     this.#enter();
+    if (this.#lock[VERSION] !== this.version) this.#refresh();
     try {
       return fn();
     } finally {

@@ -108,3 +108,25 @@ export function refund<S>(limits: Limits<S>, s: S, n: number, now: number): void
   advance(limits, s, now);
   addAll(limits, s, n);
 }
+
+/**
+ * How much longer debts take to pay back when rates change from `before` to `after` (tokens per
+ * ms, limit by limit): the largest `before / after` over the limits that earned anything
+ * (`Infinity` if one of them stops). A ready time `d` ms away is at most `d` times this away after
+ * the change, since each limit's debt is at most what `d` ms used to earn.
+ */
+export function slowdown(before: readonly number[], after: readonly number[]): number {
+  let ratio = 0;
+  for (let i = 0; i < before.length && i < after.length; i++) {
+    if (before[i]! === 0) continue;
+    const r = after[i]! === 0 ? Infinity : before[i]! / after[i]!;
+    if (r > ratio) ratio = r;
+  }
+  return ratio;
+}
+
+/** A ready time after {@link slowdown}: times that have come stay, later ones stretch (or shrink) by `ratio`. */
+export function stretch(at: number, now: number, ratio: number): number {
+  if (at <= now || at === Infinity) return at;
+  return ratio === Infinity ? Infinity : now + (at - now) * ratio;
+}

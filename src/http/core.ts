@@ -160,7 +160,7 @@ export class RequestLimiter<Req> {
     // Keyed and single buckets list their limits: a name list of another length is a mistake
     // found now (a hierarchy's count shows only in its decisions, where a mismatch falls back).
     const limits = (limiter as { limits?: unknown }).limits;
-    if (Array.isArray(o.policyNames) && Array.isArray(limits) && o.policyNames.length !== limits.length) {
+    if (Array.isArray(o.policyNames) && Array.isArray(limits) && limits.length > 0 && o.policyNames.length !== limits.length) {
       throw new TypeError(`${where}: policyNames has ${o.policyNames.length} name(s) but the limiter has ${limits.length} limit(s): one name per limit`);
     }
     this.#write = headerWriter(o.headers, names, `${where}: headers`);

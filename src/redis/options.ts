@@ -89,7 +89,11 @@ export interface CheckedLimits {
 
 /** Checks the inline limit or the `limits` list of Redis limiter options. */
 export function checkLimitOptions(o: Partial<Limit> & { limits?: unknown }): CheckedLimits {
-  const limits = check.limitsOf(o);
+  return checkedLimits(check.limitsOf(o));
+}
+
+/** What the Redis kinds keep of a checked list of limits. */
+export function checkedLimits(limits: readonly check.LimitShape[]): CheckedLimits {
   return {
     limits: Object.freeze(limits.map((l) => Object.freeze({ ...l }))),
     capacity: Math.min(...limits.map((l) => l.capacity)),

@@ -3,7 +3,8 @@
 // own key only.
 
 import { decisionChannel, isAllowed, isTrue, realClock, watchDecision, watchWait } from '../events.js';
-import { lockFields } from '../readonly.js';
+import { slowdown } from '../core/limits.js';
+import { lockChangeable, replaceField } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
 import type { FailureAnswer } from './failure-policy.js';
 import { WaitingCount, type RedisLimiter } from './redis-limiter.js';
@@ -25,14 +26,21 @@ export interface RedisBucketParts {
   readonly maxWaiting: number;
 }
 
+/** A bucket's new targets, and what it reads from them (set in RedisBucket's static block). */
+export let retarget: (changes: readonly { bucket: RedisBucket; chain: RedisTarget; own: RedisTarget }[]) => void;
+/** Refills a bucket's own key to now at its current limits, before they change (best effort). */
+export let settleOwn: (bucket: RedisBucket) => Promise<void>;
+/** A bucket's current targets. */
+export let targetsOf: (bucket: RedisBucket) => { chain: RedisTarget; own: RedisTarget };
+
 export abstract class RedisBucket implements AcquirableBucket {
   /** Most tokens the bucket holds; with several limits, the smallest capacity. */
   readonly capacity: number;
   /** Refill rate in tokens per second; with several limits, the slowest. */
   readonly fillRate: number;
   readonly #limiter: RedisLimiter;
-  readonly #chain: RedisTarget;
-  readonly #own: RedisTarget;
+  #chain: RedisTarget;
+  #own: RedisTarget;
   readonly #onFailure: FailureAnswer;
   readonly #waiting: WaitingCount;
 
@@ -45,7 +53,23 @@ export abstract class RedisBucket implements AcquirableBucket {
     this.#onFailure = parts.onFailure;
     this.#waiting = new WaitingCount(parts.maxWaiting);
     if (parts.startsBelowCapacity) parts.limiter.create(parts.own);
-    lockFields<RedisBucket>(this, ['capacity', 'fillRate']);
+    lockChangeable<RedisBucket>(this, ['capacity', 'fillRate']);
+  }
+
+  static {
+    retarget = (buckets) => {
+      for (const { bucket, chain, own } of buckets) {
+        const ratio = slowdown(bucket.#chain.limits.map((l) => l.fillRate), chain.limits.map((l) => l.fillRate));
+        bucket.#chain = chain;
+        bucket.#own = own;
+        replaceField<RedisBucket, 'capacity'>(bucket, 'capacity', Math.min(...own.limits.map((l) => l.capacity)));
+        replaceField<RedisBucket, 'fillRate'>(bucket, 'fillRate', Math.min(...own.limits.map((l) => l.fillRate)));
+        const key = own.keys[0]!;
+        bucket.#limiter.retime((k) => (k === key ? ratio : 1), (k) => (k === key ? chain : undefined));
+      }
+    };
+    settleOwn = (bucket) => bucket.#limiter.settle(bucket.#own);
+    targetsOf = (bucket) => ({ chain: bucket.#chain, own: bucket.#own });
   }
 
   /**

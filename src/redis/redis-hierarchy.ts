@@ -1,12 +1,12 @@
 import { createBucketHierarchy, type BucketHierarchyNames, type BucketHierarchyNode } from '../buckets/hierarchical.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
-import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision } from '../types.js';
+import type { AcquirableBucket, AcquireOptions, AsyncConsumeOptions, Decision, LimitsUpdate } from '../types.js';
 import * as check from '../validate.js';
 import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
 import { checkClient, checkTimeout, type RedisConnectionOptions } from './options.js';
-import { RedisBucket } from './redis-bucket.js';
+import { RedisBucket, retarget, settleOwn, targetsOf } from './redis-bucket.js';
 import { RedisLimiter } from './redis-limiter.js';
 import { limitArgs, type RedisTarget } from './target.js';
 
@@ -58,6 +58,13 @@ export interface RedisHierarchicalTokenBucket extends AcquirableBucket {
   penalize(n?: number): Promise<void>;
   /** Gives `n` tokens to this bucket and every ancestor, never above a capacity. One atomic script. */
   reward(n?: number): Promise<void>;
+  /**
+   * Changes this level's limit (one: `{ capacity, fillRate }`) from now on, as `RedisTokenBucket`'s
+   * `setLimits` does: its key refilled to now at the old limit first (best effort), then every
+   * call of this process through it (its own and its descendants') carries the new one, and this
+   * process's sleeping waiters below it are re-timed.
+   */
+  setLimits(update: LimitsUpdate): Promise<void>;
 }
 
 const ROOT_KEYS = ['redis', 'prefix', 'timeout', 'onRedisError', 'circuitBreaker', 'name', 'capacity', 'fillRate', 'initialTokens', 'maxWaiting', 'children'] as const;
@@ -69,7 +76,7 @@ class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBu
   #children: RedisHierarchyNode[] = [];
   #childrenView: readonly RedisHierarchyNode[] = Object.freeze([]);
   /** The keys a request here takes from (its children's chains start with it). */
-  readonly #chain: RedisTarget;
+  #chain: RedisTarget;
 
   constructor(node: BucketHierarchyNode, parent: RedisHierarchyNode | undefined, keyOf: (name: string) => string,
     limiter: RedisLimiter, onFailure: FailureAnswer) {
@@ -103,6 +110,30 @@ class RedisHierarchyNode extends RedisBucket implements RedisHierarchicalTokenBu
 
   get children(): readonly RedisHierarchyNode[] {
     return this.#childrenView;
+  }
+
+  async setLimits(update: LimitsUpdate): Promise<void> {
+    const limits = check.limitsUpdate(update);
+    if (limits.length !== 1) throw new TypeError(`a hierarchy bucket has one limit, got ${limits.length} in limits`);
+    const { capacity, fillRate, initialTokens } = limits[0]!;
+    await settleOwn(this);
+    const own = { ...targetsOf(this).own, limitArgs: limitArgs([{ capacity, fillRate, initialTokens }]), capacity, limits: [{ capacity, fillRate }] };
+    const changes: { bucket: RedisBucket; chain: RedisTarget; own: RedisTarget }[] = [];
+    // Every chain below this bucket holds its limit too: each is made anew from its parent's.
+    const visit = (node: RedisHierarchyNode, nodeOwn: RedisTarget): void => {
+      const parent = node.parent;
+      node.#chain = parent === undefined ? nodeOwn : {
+        keys: [nodeOwn.keys[0]!, ...parent.#chain.keys],
+        limitArgs: [...nodeOwn.limitArgs, ...parent.#chain.limitArgs],
+        capacity: Math.min(nodeOwn.capacity, parent.#chain.capacity),
+        limits: [...nodeOwn.limits, ...parent.#chain.limits],
+        what: nodeOwn.what,
+      };
+      changes.push({ bucket: node, chain: node.#chain, own: nodeOwn });
+      for (const child of node.#children) visit(child, targetsOf(child).own);
+    };
+    visit(this, own);
+    retarget(changes);
   }
 }
 

@@ -1,22 +1,37 @@
 import { markKind } from '../kinds.js';
-import { lockFields } from '../readonly.js';
-import type { AcquireOptions, AsyncConsumeOptions, Decision, KeyedAcquirable, Limit } from '../types.js';
+import { slowdown } from '../core/limits.js';
+import { lockChangeable, lockFields, replaceField } from '../readonly.js';
+import type { AcquireOptions, AsyncConsumeOptions, Decision, KeyedAcquirable, Limit, LimitsFor, LimitsUpdate } from '../types.js';
 import * as check from '../validate.js';
 import { decisionChannel, isAllowed, isTrue, realClock, watchDecision, watchWait } from '../events.js';
 import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
-import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
+import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, checkedLimits, type CheckedLimits, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
 import { RedisLimiter, WaitingCount } from './redis-limiter.js';
 import type { ScriptClient } from './scripts.js';
 import type { RedisTarget } from './target.js';
 
-/** Options of {@link RedisKeyedTokenBucket}: one configuration for every key. */
-export type RedisKeyedTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions<KeyedAcquirable> & {
+/** Options of {@link RedisKeyedTokenBucket}: one configuration for every key, or per-key limits (`limitsFor`). */
+export type RedisKeyedTokenBucketOptions = (RedisLimitOptions | RedisTieredOptions) & RedisConnectionOptions<KeyedAcquirable> & {
   /** Start of every Redis key: client key `k` lives at `${prefix}${k}`. A non-empty string. */
   prefix: string;
 };
 
-const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'timeout', 'onRedisError', 'circuitBreaker', 'maxWaiting'] as const;
+/** Per-key limits in place of `capacity`/`fillRate`/`limits`. */
+export interface RedisTieredOptions {
+  /**
+   * The limits of `key`, asked on **every** request (this process remembers no keys; Redis does):
+   * keep it to a lookup, and return one of a few shared tier objects, since what it returns is
+   * checked once per object and remembered by identity.
+   */
+  limitsFor: LimitsFor;
+  capacity?: undefined;
+  fillRate?: undefined;
+  initialTokens?: undefined;
+  limits?: undefined;
+}
+
+const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limits', 'limitsFor', 'timeout', 'onRedisError', 'circuitBreaker', 'maxWaiting'] as const;
 
 /**
  * Token buckets for many keys (users, IPs, API keys) in Redis, with one configuration: the
@@ -32,17 +47,20 @@ const KEYS = ['redis', 'prefix', 'capacity', 'fillRate', 'initialTokens', 'limit
 export class RedisKeyedTokenBucket implements KeyedAcquirable {
   /** The key prefix. */
   readonly prefix: string;
-  /** Most tokens one key's bucket holds; with several limits, the smallest capacity. */
+  /** Most tokens one key's bucket holds; with several limits, the smallest capacity. `NaN` with `limitsFor`. */
   readonly capacity: number;
-  /** Refill rate in tokens per second; with several limits, the slowest. */
+  /** Refill rate in tokens per second; with several limits, the slowest. `NaN` with `limitsFor`. */
   readonly fillRate: number;
-  /** The limits every key's bucket enforces, as configured. */
+  /** The limits every key's bucket enforces, as configured; empty with `limitsFor`. */
   readonly limits: readonly Readonly<Limit>[];
   /** Milliseconds Redis has to answer a call. */
   readonly timeout: number;
   readonly #client: ScriptClient;
   readonly #limiter: RedisLimiter;
-  readonly #limitArgs: readonly string[];
+  #limitArgs: readonly string[];
+  #limitsFor: LimitsFor | undefined;
+  /** What `limitsFor` returned, checked, by the identity of what it returned. */
+  #tiers = new WeakMap<object, CheckedLimits>();
   readonly #onFailure: (key: string) => FailureAnswer;
   readonly #waiting: WaitingCount;
 
@@ -50,7 +68,9 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     const o = check.required<RedisKeyedTokenBucketOptions>(options, KEYS, '{ redis, prefix, capacity, fillRate }');
     const client = checkClient(o.redis);
     this.prefix = checkKeyName('prefix', o.prefix, 'keys live at prefix + key');
-    const limits = checkLimitOptions(o);
+    const tiered = (o as { limitsFor?: unknown }).limitsFor !== undefined;
+    this.#limitsFor = tiered ? check.limitsForOption(o) : undefined;
+    const limits = tiered ? TIERED : checkLimitOptions(o as RedisLimitOptions);
     this.timeout = checkTimeout(o.timeout);
     this.#onFailure = checkFailurePolicy(o.onRedisError, 'keyed', this.timeout);
     this.limits = limits.limits;
@@ -61,7 +81,68 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
     this.#limiter = new RedisLimiter(client, this.timeout, checkCircuitBreaker(o.circuitBreaker));
     this.#limiter.owner = this;
     this.#waiting = new WaitingCount(check.maxWaiting(o.maxWaiting));
-    lockFields<RedisKeyedTokenBucket>(this, ['prefix', 'capacity', 'fillRate', 'limits', 'timeout']);
+    lockFields<RedisKeyedTokenBucket>(this, ['prefix', 'timeout']);
+    lockChangeable<RedisKeyedTokenBucket>(this, ['capacity', 'fillRate', 'limits']);
+  }
+
+  /**
+   * Changes the limits this process sends for every key from now on, or with `{ limitsFor }` (on a
+   * limiter made with it) the per-key tiers. A key's level above a new capacity is cut by its next
+   * script; this process's sleeping waiters are re-timed. Redis keys are not visited: a key refills
+   * the time since its last request at the new limits (a key idle long enough to be full is alike
+   * either way). Limits travel with each call: other processes keep theirs until they change them.
+   * Limits are matched by position; one with no counterpart before starts at its `initialTokens`.
+   * A promise like every Redis kind's `setLimits`, resolved at once: no key is visited.
+   */
+  async setLimits(update: LimitsUpdate | { limitsFor: LimitsFor }): Promise<void> {
+    const current = (key: string): readonly Readonly<Limit>[] => this.limitsOf(key);
+    if (update !== null && typeof update === 'object' && 'limitsFor' in update && update.limitsFor !== undefined) {
+      if (this.#limitsFor === undefined) throw new TypeError('setLimits({ limitsFor }) needs a RedisKeyedTokenBucket made with limitsFor (give this one { capacity, fillRate } or { limits })');
+      const limitsFor = check.limitsForOption(update);
+      const old = this.#limitsFor;
+      this.#limitsFor = limitsFor;
+      this.#retime((key) => this.#checkedTier(key, old).limits, current);
+      return;
+    }
+    const limits = checkedLimits(check.limitsUpdate(update));
+    if (this.#limitsFor !== undefined) {
+      const old = this.#limitsFor;
+      this.#limitsFor = () => limits.limits;
+      this.#retime((key) => this.#checkedTier(key, old).limits, current);
+      return;
+    }
+    const old = this.limits;
+    this.#limitArgs = limits.args;
+    replaceField<RedisKeyedTokenBucket, 'limits'>(this, 'limits', limits.limits);
+    replaceField<RedisKeyedTokenBucket, 'capacity'>(this, 'capacity', limits.capacity);
+    replaceField<RedisKeyedTokenBucket, 'fillRate'>(this, 'fillRate', limits.fillRate);
+    this.#retime(() => old, current);
+  }
+
+  /** This process's sleepers, each re-timed from its key's old limits to its new ones. */
+  #retime(old: (key: string) => readonly Readonly<Limit>[], current: (key: string) => readonly Readonly<Limit>[]): void {
+    const start = this.prefix.length;
+    this.#limiter.retime((redisKey) => {
+      const key = redisKey.slice(start);
+      return slowdown(old(key).map((l) => l.fillRate), current(key).map((l) => l.fillRate));
+    }, (redisKey) => this.#target(redisKey.slice(start)));
+  }
+
+  /** The limits of `key`'s bucket: the same for every key, or with `limitsFor`, what it gives `key`. */
+  limitsOf(key: string): readonly Readonly<Limit>[] {
+    if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${check.show(key)}`);
+    return this.#limitsFor === undefined ? this.limits : this.#checkedTier(key, this.#limitsFor).limits;
+  }
+
+  #checkedTier(key: string, limitsFor: LimitsFor): CheckedLimits {
+    const value = limitsFor(key);
+    if (typeof value === 'object' && value !== null) {
+      const known = this.#tiers.get(value);
+      if (known !== undefined) return known;
+    }
+    const tier = checkedLimits(check.tierLimits(key, value));
+    if (typeof value === 'object' && value !== null) this.#tiers.set(value, tier);
+    return tier;
   }
 
   /**
@@ -170,12 +251,17 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
 
   #target(key: string): RedisTarget {
     if (typeof key !== 'string') throw new TypeError(`key must be a string, got ${check.show(key)}`);
-    return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity, this.limits);
+    if (this.#limitsFor === undefined) return new KeyTarget([this.prefix + key], this.#limitArgs, this.capacity, this.limits);
+    const tier = this.#checkedTier(key, this.#limitsFor);
+    return new KeyTarget([this.prefix + key], tier.args, tier.capacity, tier.limits);
   }
 
 }
 
 markKind(RedisKeyedTokenBucket, 'keyed');
+
+/** A tiered limiter's read-outs: no one set of limits. */
+const TIERED: CheckedLimits = { limits: Object.freeze([]), capacity: NaN, fillRate: NaN, args: [], startsBelowCapacity: false };
 
 /** One client key's target; its name for errors is made only when an error needs it. */
 class KeyTarget implements RedisTarget {

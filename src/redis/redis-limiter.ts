@@ -119,6 +119,29 @@ export class RedisLimiter {
     }
   }
 
+  /**
+   * Refills the levels of `t` to now at the limits `t` carries (a refund of 0), before they
+   * change. Best effort: if Redis fails, the next call refills at the new limits instead.
+   */
+  settle(t: RedisTarget): Promise<void> {
+    return this.#engine.adjust(t, 0).catch(() => {});
+  }
+
+  /**
+   * The limits of Redis keys changed: this process's sleepers follow, each key's by
+   * `ratioOf(key)` (the core's `slowdown`, an upper bound that is never early). Then the sleepers
+   * of each key are woken by when Redis says every reservation on its chain is earned at the new
+   * limits, which can be sooner (one refund of 0 per such key, best effort). `targetOf` gives a
+   * sleeping key's target.
+   */
+  retime(ratioOf: (key: string) => number, targetOf: (key: string) => RedisTarget | undefined): void {
+    this.#sleepers.stretch(ratioOf);
+    for (const key of [...this.#sleepers.keys()]) {
+      const t = targetOf(key);
+      if (t !== undefined) this.#engine.adjust(t, 0).catch(() => {});
+    }
+  }
+
   /** Runs another Redis call (`start`) on the keys of `t`, with this limiter's timeout and errors. */
   run<T>(t: RedisTarget, start: () => Promise<unknown>, onReply: (reply: unknown) => T): Promise<T> {
     return this.#engine.run(t, start, onReply);

@@ -1,5 +1,5 @@
 import { markKind } from '../kinds.js';
-import { lockFields } from '../readonly.js';
+import { lockChangeable, lockFields, replaceField } from '../readonly.js';
 import * as check from '../validate.js';
 import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy } from './failure-policy.js';
@@ -7,14 +7,15 @@ import {
   checkClient,
   checkKeyName,
   checkLimitOptions,
+  checkedLimits,
   checkTimeout,
   type RedisConnectionOptions,
   type RedisLimitOptions,
 } from './options.js';
-import { RedisBucket } from './redis-bucket.js';
+import { RedisBucket, retarget, settleOwn, targetsOf } from './redis-bucket.js';
 import { RedisLimiter } from './redis-limiter.js';
 import type { RedisTarget } from './target.js';
-import type { Limit } from '../types.js';
+import type { Limit, LimitsUpdate } from '../types.js';
 
 /** Options of {@link RedisTokenBucket}. */
 export type RedisTokenBucketOptions = RedisLimitOptions & RedisConnectionOptions & {
@@ -65,7 +66,24 @@ export class RedisTokenBucket extends RedisBucket {
     this.key = key;
     this.limits = limits.limits;
     this.timeout = timeout;
-    lockFields<RedisTokenBucket>(this, ['key', 'limits', 'timeout']);
+    lockFields<RedisTokenBucket>(this, ['key', 'timeout']);
+    lockChangeable<RedisTokenBucket>(this, ['limits']);
+  }
+
+  /**
+   * Changes the limits this process sends from now on (Go's `SetLimit`/`SetBurst` meaning): the
+   * key is first refilled to now at the old limits (one script call, best effort), then every call
+   * carries the new ones; a level above a new capacity is cut by the next script, and this
+   * process's sleeping waiters are re-timed. Limits travel with each call: other processes keep
+   * theirs until they change them too. Limits are matched by position; one with no counterpart
+   * before starts at its `initialTokens`.
+   */
+  async setLimits(update: LimitsUpdate): Promise<void> {
+    const limits = checkedLimits(check.limitsUpdate(update));
+    await settleOwn(this);
+    const target: RedisTarget = { ...targetsOf(this).own, limitArgs: limits.args, capacity: limits.capacity, limits: limits.limits };
+    retarget([{ bucket: this, chain: target, own: target }]);
+    replaceField<RedisTokenBucket, 'limits'>(this, 'limits', limits.limits);
   }
 }
 

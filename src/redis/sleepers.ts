@@ -45,6 +45,11 @@ export class Sleepers {
     return s;
   }
 
+  /** The keys whose waiters sleep now. */
+  keys(): MapIterator<string> {
+    return this.#byKey.keys();
+  }
+
   /** Whether waiters of `key` sleep now. */
   has(key: string): boolean {
     return this.#byKey.has(key);
@@ -69,6 +74,28 @@ export class Sleepers {
       }
     }
     if (k.last > until) k.last = until;
+    this.#arm();
+  }
+
+  /**
+   * The rates changed: every sleeper of a key now wakes `ratioOf(key)` times as far from now as it
+   * did (see `slowdown` in the core: never before its tokens are earned; 1 leaves the key alone).
+   */
+  stretch(ratioOf: (key: string) => number): void {
+    const now = performance.now();
+    for (const [key, k] of this.#byKey) {
+      const ratio = ratioOf(key);
+      if (ratio === 1) continue;
+      let last = -Infinity;
+      for (const s of k.sleepers) {
+        if (s.until > now) {
+          s.until = ratio === Infinity ? Infinity : now + (s.until - now) * ratio;
+          this.#heap.push(s.until, s); // its older entry goes stale
+        }
+        if (s.until > last) last = s.until;
+      }
+      k.last = last;
+    }
     this.#arm();
   }
 

@@ -156,6 +156,23 @@ export class WaiterQueue {
   }
 
   /**
+   * The host's rates changed: the timer armed for the head may now be too late (or, for a host
+   * that keeps ready times, the times too early). Each kept ready time becomes `readyAt(at)`; then
+   * the queue is pumped anew. Waiters keep their order and their reservations.
+   */
+  retime(now: number, readyAt?: (at: number) => number): void {
+    const ats = this.#ats;
+    if (ats !== undefined && readyAt !== undefined) {
+      for (let i = this.#head; i < ats.length; i++) if (this.#resolves[i] !== undefined) ats[i] = readyAt(ats[i]!);
+    }
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    this.#armedFor = -1;
+    this.pump(now);
+  }
+
+  /**
    * Makes sure the one timer fires by clock time `at`: every acquire pumps the queue, and
    * re-arming each time would create one timer per waiter.
    */

@@ -127,6 +127,9 @@ async function runStep(run: Run, step: Step): Promise<void> {
   } else if ('reward' in step) {
     await bucket.reward(step.reward);
     await flush();
+  } else if ('setLimits' in step) {
+    await bucket.setLimits(step.setLimits);
+    await flush();
   } else if ('tokensAtMost' in step) {
     expect(await bucket.tokens(), 'tokens').toBeLessThanOrEqual(step.tokensAtMost);
   } else if ('abort' in step) {
