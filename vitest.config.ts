@@ -38,7 +38,7 @@ export default defineConfig({
   test: {
     // Once for the whole run, whatever projects run: starts a private redis-server that both
     // projects share (every test uses keys of its own) and kills every server tests started.
-    globalSetup: ['test/redis/global-setup.ts'],
+    globalSetup: ['test/tmp-guard.ts', 'test/redis/global-setup.ts'],
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],

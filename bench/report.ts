@@ -93,16 +93,13 @@ export function renderReport(input: ReportInput): string {
   return out.join('\n');
 }
 
-/** What the run was and where: "Written by" only when the report is bench/RESULTS.md. */
+/** What the run was and where: "Written by" only when the report is bench/RESULTS.md; nothing for tables only. */
 function header({ info, options, written, tablesOnly, rounds, seconds }: ReportInput, m: Lookup): string[] {
+  // Tables only means no title or provenance either: what the run was goes to stderr with the progress.
+  if (tablesOnly) return [];
   const when = `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`;
   const command = `\`npm run bench${options.length === 0 ? '' : ` -- ${options.join(' ')}`}\``;
   const rounding = `${rounds} round${rounds === 1 ? '' : 's'}`;
-  if (tablesOnly) {
-    return ['# bucketflow benchmark: quick run', '',
-      `${command} on ${when}: ${rounding}${rounds > 1 ? ' (medians)' : ''}, short windows; not written to bench/RESULTS.md. `
-      + `${info.cpu}, Node ${info.node}, Redis ${info.redis}. Took ${seconds.toFixed(0)} s.`, ''];
-  }
   const out = ['# bucketflow benchmark results', ''];
   out.push(`${written ? 'Written by' : 'Printed by'} ${command} on ${when}: `
     + `${rounding}, contenders in rotating order, each measurement in its own \`node --expose-gc\` process; `

@@ -203,7 +203,9 @@ async function main(): Promise<void> {
   const info = machine();
   progress(`bucketflow bench${quick ? ' (quick)' : ''}: ${rounds} round${rounds === 1 ? '' : 's'}`);
   progress(`${info.cpu}; Node ${info.node} (V8 ${info.v8}); Redis ${info.redis}; ${info.peers}`);
+  progress('bundling bench/child.ts and src/ with tsup');
   const child = await bundleChild();
+  progress('starting redis-server');
   const redis = await startRedis();
   const rows: Row[] = ROWS.filter((r) => only === undefined || only.includes(r.id));
   const results: Results = { samples: {}, errors: {}, ceiling: {} };
@@ -227,9 +229,12 @@ async function main(): Promise<void> {
     seconds: (Date.now() - started) / 1000,
   });
   process.stdout.write(`${report}\n`);
+  const took = `took ${((Date.now() - started) / 1000).toFixed(0)} s`;
   if (written) {
     writeFileSync(join(root, 'bench', 'RESULTS.md'), report);
-    progress('written to bench/RESULTS.md');
+    progress(`${took}; written to bench/RESULTS.md`);
+  } else {
+    progress(`${took}; not written to bench/RESULTS.md (only a full run of every row is)`);
   }
 }
 

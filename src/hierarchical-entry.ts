@@ -6,3 +6,4 @@ export {
   type BucketHierarchyNode,
   type BucketHierarchyNames,
 } from './buckets/hierarchical.js';
+export { RateLimitExceeded } from './errors.js';

@@ -12,3 +12,6 @@ export { ipKey } from './http/keys.js';
 export type { HttpLimiter, KeyedLimiter, SingleLimiter, RateLimitCommonOptions, RequestCost } from './http/core.js';
 export type { Decision, LimitDecision } from './types.js';
 export { RateLimitExceeded } from './errors.js';
+// A Redis limiter's error that its failure policy lets through reaches the framework's error handler:
+// that handler can tell it apart without importing bucketflow/redis.
+export { RedisBucketError } from './redis/redis-call.js';

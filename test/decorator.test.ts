@@ -2,7 +2,7 @@
 // (oxc, via Vite 8) does not lower standard decorators, so the fixture is compiled here with the
 // TypeScript compiler itself, which is also what users of `tsc` run. Its `bucketflow` import is
 // resolved by the test runner to the same module the tests use (one RateLimitExceeded class).
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ts from 'typescript';
@@ -21,9 +21,15 @@ beforeAll(async () => {
   });
   expect(out.diagnostics ?? []).toEqual([]);
   compiled = out.outputText;
-  const file = join(mkdtempSync(join(tmpdir(), 'bucketflow-decorator-')), 'decorated-client.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'bucketflow-decorator-'));
+  const file = join(dir, 'decorated-client.mjs');
   writeFileSync(file, compiled);
-  fixture = (await import(/* @vite-ignore */ file)) as Fixture;
+  try {
+    fixture = (await import(/* @vite-ignore */ file)) as Fixture;
+  } finally {
+    // Once imported, the module lives in memory: the file is needed no longer.
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 describe('@rateLimit as a standard decorator', () => {

@@ -29,7 +29,7 @@ async function load(how: 'import' | 'require', entry: string): Promise<{ exports
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as { exports: string[]; loaded: string[] };
 }
 
-const EXPORTS = ['RateLimitExceeded', 'expressRateLimit', 'fastifyRateLimit', 'fetchRateLimit', 'honoRateLimit', 'ipKey', 'rateLimitHeaders'];
+const EXPORTS = ['RateLimitExceeded', 'RedisBucketError', 'expressRateLimit', 'fastifyRateLimit', 'fetchRateLimit', 'honoRateLimit', 'ipKey', 'rateLimitHeaders'];
 
 describe('bucketflow/http loads no framework', () => {
   it('the source entry', async () => {
