@@ -1,9 +1,14 @@
 // node-redis (the `redis` package, v5 and v6): a client from `createClient` or a cluster from
-// `createCluster`. Scripts are sent as raw EVALSHA through `sendCommand`, then as EVAL when the
-// server answers NOSCRIPT: node-redis's own script API (`defineScript`) only works for scripts
-// given to `createClient` when the client is made, which a library handed a client cannot do.
-// The raw path skips node-redis's own key prefixing, so the client's `keyPrefix` (v6) is applied
-// here, to the keys only.
+// `createCluster`. Scripts are sent raw through `sendCommand`: node-redis's own script API
+// (`defineScript`) only serves scripts given to `createClient` when the client is made, which a
+// library handed a client cannot do. As ioredis does, a script's first call on a connection sends
+// its text (EVAL, which loads it), later ones EVALSHA, and EVAL again when the server answers
+// NOSCRIPT (a flushed cache, a restart). Sending EVALSHA first would let a call made after it
+// overtake its retry, and this process's commands must reach a key in the order they were made.
+// The raw path skips node-redis's key prefixing, so the client's `keyPrefix` (v6) is applied here,
+// to the keys only.
+
+import { hashSlot } from '../slots.js';
 
 import type { LuaScript, RedisClient, Subscriber, SubscriberEvents } from '../client.js';
 
@@ -29,6 +34,8 @@ interface NodeRedisClusterLike {
   duplicate(): unknown;
   /** Where v6 keeps a cluster's `keyPrefix` option. */
   readonly _keyPrefix?: unknown;
+  /** Per hash slot, the shard serving it: its master is the connection a key's script goes to. */
+  readonly slots?: readonly ({ master?: object } | undefined)[];
 }
 
 type Fn = (...args: never[]) => unknown;
@@ -50,6 +57,10 @@ export class NodeRedisClient implements RedisClient {
   /** Sends one command; `firstKey` routes it on a cluster. */
   readonly #send: (firstKey: string | undefined, readOnly: boolean, args: string[]) => Promise<unknown>;
   readonly #redis: { duplicate(): unknown };
+  /** The connection a call on `firstKey` goes to: what holds the scripts it ran. */
+  readonly #connectionOf: (firstKey: string | undefined) => object | undefined;
+  /** Scripts each connection has run (so the server holds them), by connection. */
+  readonly #loaded = new WeakMap<object, Set<LuaScript>>();
 
   constructor(redis: object, cluster: boolean) {
     this.cluster = cluster;
@@ -59,10 +70,12 @@ export class NodeRedisClient implements RedisClient {
       const c = redis as NodeRedisClusterLike;
       prefix = c._keyPrefix;
       this.#send = (firstKey, readOnly, args) => c.sendCommand(firstKey, readOnly, args);
+      this.#connectionOf = (firstKey) => (firstKey === undefined ? undefined : c.slots?.[hashSlot(firstKey)]?.master);
     } else {
       const c = redis as NodeRedisClientLike;
       prefix = c.options?.keyPrefix;
       this.#send = (_firstKey, _readOnly, args) => c.sendCommand(args);
+      this.#connectionOf = () => c;
     }
     this.keyPrefix = prefix === undefined || prefix === null ? '' : String(prefix);
   }
@@ -71,11 +84,20 @@ export class NodeRedisClient implements RedisClient {
     const count = Number(args[0]);
     const prefix = this.keyPrefix;
     const wire = new Array<string>(args.length + 2);
-    wire[0] = 'EVALSHA';
-    wire[1] = script.sha;
     wire[2] = String(count);
     for (let i = 1; i < args.length; i++) wire[i + 2] = i <= count && prefix !== '' ? prefix + String(args[i]) : String(args[i]);
     const firstKey = count > 0 ? wire[3] : undefined;
+    const connection = this.#connectionOf(firstKey);
+    let loaded = connection === undefined ? undefined : this.#loaded.get(connection);
+    if (connection !== undefined && loaded === undefined) this.#loaded.set(connection, (loaded = new Set()));
+    if (loaded !== undefined && !loaded.has(script)) {
+      loaded.add(script);
+      wire[0] = 'EVAL';
+      wire[1] = script.lua;
+      return this.#send(firstKey, script.readOnly, wire);
+    }
+    wire[0] = 'EVALSHA';
+    wire[1] = script.sha;
     return this.#send(firstKey, script.readOnly, wire).then(undefined, (error: unknown) => {
       if (!String((error as { message?: unknown } | null)?.message).startsWith('NOSCRIPT')) throw error;
       // The server lost the script: send its text, which also loads it for the next EVALSHA.

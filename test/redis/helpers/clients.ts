@@ -1,7 +1,8 @@
 // The client libraries besides ioredis that bucketflow/redis supports, each as the tests make a
 // connection with it: node-redis 6 (the `redis` devDependency), node-redis 5 (`redis5`, an npm
 // alias of redis@5) and iovalkey. ioredis 5 and 6 have their own vitest projects; these run in the
-// ioredis 5 one only (vitest.config.ts), so each is tested once.
+// ioredis 5 one only (test/redis/clients/ is left out of the other in vitest.config.ts, and
+// behaviour.test.ts asks), so each is tested once.
 
 import { createRequire } from 'node:module';
 import { Redis as ValkeyRedis, Cluster as ValkeyCluster } from 'iovalkey';

@@ -3,17 +3,17 @@
 // one script call per call (gathered per tick), EVALSHA with a transparent reload after SCRIPT
 // FLUSH, the server's clock, the semaphore with pub/sub wake-ups across clients, and the timeout,
 // failure policy and circuit breaker when the server stops answering. (The behaviour table runs on
-// each of them in behaviour.test.ts; the Cluster clients in cluster-clients.test.ts.)
+// each of them in behaviour.test.ts; the Cluster clients in cluster.test.ts here.)
 
 import { Redis } from 'ioredis';
 import { Redis as ValkeyRedis } from 'iovalkey';
 import { createClientPool } from 'redis';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RateLimitExceeded, RedisBucketError, RedisKeyedTokenBucket, RedisSemaphore, RedisTokenBucket, createRedisBucketHierarchy } from 'bucketflow/redis';
-import { clientOf } from '../../src/redis/client.js';
-import { otherClients, type TestClient } from './helpers/clients.js';
-import { describeRedis, redisPidDir, sleep, uniqueKey } from './helpers/env.js';
-import { RedisServer } from './helpers/servers.js';
+import { clientOf } from '../../../src/redis/client.js';
+import { otherClients, type TestClient } from '../helpers/clients.js';
+import { describeRedis, redisPidDir, sleep, uniqueKey } from '../helpers/env.js';
+import { RedisServer } from '../helpers/servers.js';
 
 const SUPPORTED = /^redis must be a Redis client: an ioredis or iovalkey Redis or Cluster, or a node-redis client \(createClient\) or cluster \(createCluster\); got /;
 
@@ -40,7 +40,6 @@ describe('the redis option names the supported clients when given something else
 describeRedis('node-redis and iovalkey clients', 'binary', () => {
   let server: RedisServer;
   let admin: Redis;
-  const others = inject('ioredisMajor') === 5 ? otherClients : [];
   beforeAll(async () => {
     server = await RedisServer.start({ pidDir: redisPidDir });
     admin = new Redis(server.url);
@@ -77,7 +76,7 @@ describeRedis('node-redis and iovalkey clients', 'binary', () => {
     }
   });
 
-  describe.each(others.map((kind) => [`${kind.name} ${kind.version}`, kind] as const))('%s', (_name, kind) => {
+  describe.each(otherClients.map((kind) => [`${kind.name} ${kind.version}`, kind] as const))('%s', (_name, kind) => {
     let client: TestClient;
     beforeAll(async () => {
       client = await kind.connect(server.url);
@@ -224,7 +223,7 @@ describeRedis('node-redis and iovalkey clients', 'binary', () => {
   });
 
   describe('node-redis 6 with a keyPrefix', () => {
-    const kind = others.find((k) => k.name === 'node-redis 6');
+    const kind = otherClients.find((k) => k.name === 'node-redis 6');
     it.skipIf(kind === undefined)('puts every key under the prefix, and wakes semaphore waiters on the prefixed channel', async () => {
       const prefix = `${uniqueKey('px')}:`;
       const c = await kind!.connect(server.url, { keyPrefix: prefix });
