@@ -22,8 +22,9 @@ export default defineConfig({
   clean: true,
   sourcemap: false,
   target: 'node20',
-  // Frameworks are optional peers the http entry only names in types: never bundled, never loaded.
+  // Redis clients and frameworks are optional peers the entries only name in types (or not at all):
+  // never bundled, never loaded.
   // @opentelemetry/api is an optional peer too, loaded by the otel entry only: it must be the
   // application's copy, the one its SDK registered with (a bundled copy of another version may not see it).
-  external: ['ioredis', 'express', 'fastify', 'hono', '@opentelemetry/api'],
+  external: ['ioredis', 'iovalkey', 'redis', /^@redis\//, 'express', 'fastify', 'hono', '@opentelemetry/api'],
 });

@@ -60,6 +60,8 @@ export default defineConfig({
         test: {
           name: 'redis (ioredis 6)',
           include: redisTests,
+          // The other client libraries (node-redis, iovalkey) run once, in the first project.
+          exclude: ['test/redis/clients/**'],
           provide: { ioredisMajor: 6 },
           env: { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${JSON.stringify(ioredis6Hook)}`.trim() },
         },

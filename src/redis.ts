@@ -6,6 +6,7 @@ export {
 } from './redis/redis-hierarchy.js';
 export { RedisKeyedTokenBucket, type RedisKeyedTokenBucketOptions, type RedisTieredOptions } from './redis/redis-keyed.js';
 export type { RedisLimitOptions, RedisConnectionOptions } from './redis/options.js';
+export type { SupportedRedisClient } from './redis/client.js';
 export type { RedisFailurePolicy } from './redis/failure-policy.js';
 export type { CircuitBreakerOptions } from './redis/circuit.js';
 export type { RedisErrorEvent, FallbackEvent, CircuitEvent } from './events.js';

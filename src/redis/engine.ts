@@ -12,18 +12,8 @@ import { Gatherer, type Batch } from './gather.js';
 import { redisErrorChannel, type RedisErrorEvent } from '../events.js';
 import { Circuit, type CircuitBreakerOptions } from './circuit.js';
 import { RedisBucketError, TimedCalls, nameOf, type CallWatch } from './redis-call.js';
-import {
-  CREATE_COMMAND,
-  PEEK_COMMAND,
-  REFUND_COMMAND,
-  TAKE_COMMAND,
-  TAKE_CHAINS_COMMAND,
-  TAKE_MANY_COMMAND,
-  TAKE_ONE_COMMAND,
-  callScript,
-  defineScripts,
-  type ScriptClient,
-} from './scripts.js';
+import type { LuaScript, RedisClient } from './client.js';
+import { CREATE, PEEK, REFUND, TAKE, TAKE_CHAINS, TAKE_MANY, TAKE_ONE } from './scripts.js';
 import { ServerClock } from './server-clock.js';
 import { hashSlot } from './slots.js';
 import { isOneKeyOneLimit, type RedisTarget } from './target.js';
@@ -35,11 +25,11 @@ export type TakeStatus = 0 | 1 | 2;
 const clock = globalThis.performance;
 
 // One estimate of the server's clock per client, shared by every limiter using it.
-const serverClocks = new WeakMap<ScriptClient, ServerClock>();
+const serverClocks = new WeakMap<RedisClient, ServerClock>();
 
 /** Runs one limiter's commands on one client, each within `timeout` ms. */
 export class RedisEngine {
-  readonly #client: ScriptClient;
+  readonly #client: RedisClient;
   readonly #timeout: number;
   readonly #calls: TimedCalls;
   readonly #serverClock: ServerClock;
@@ -53,19 +43,18 @@ export class RedisEngine {
    * `leafKey` is unearned `ms` from now: waiters sleeping on them need not sleep longer. `owner`
    * is the limiter object events name; `circuitBreaker`, if given, stops calls while Redis is away.
    */
-  constructor(client: ScriptClient, timeout: number, onCleared: (key: string, ms: number) => void, owner: () => object,
+  constructor(client: RedisClient, timeout: number, onCleared: (key: string, ms: number) => void, owner: () => object,
     circuitBreaker?: CircuitBreakerOptions) {
     this.#client = client;
     this.#timeout = timeout;
     this.#owner = owner;
-    this.#calls = new TimedCalls(timeout, watchCalls(owner, circuitBreaker));
+    this.#calls = new TimedCalls(timeout, watchCalls(owner, circuitBreaker), (error) => client.isErrorReply(error));
     this.#onCleared = onCleared;
     // A script may touch any keys of a standalone server, only one hash slot's on a Cluster.
-    this.#gathered = new Gatherer((batch) => this.#sendBatch(batch), isCluster(client) ? hashSlot : oneGroup);
+    this.#gathered = new Gatherer((batch) => this.#sendBatch(batch), client.cluster ? hashSlot : oneGroup);
     let serverClock = serverClocks.get(client);
     if (serverClock === undefined) serverClocks.set(client, (serverClock = new ServerClock(client)));
     this.#serverClock = serverClock;
-    defineScripts(client);
   }
 
   /**
@@ -95,10 +84,10 @@ export class RedisEngine {
   take(t: RedisTarget, n: number, maxWait: number, onResult: (status: TakeStatus, wait: number) => void, onError: (error: unknown) => void): void {
     this.#gathered.sendFirst(t.keys);
     // One key with one limit (the common case) has a lean script of its own: same arguments.
-    const command = isOneKeyOneLimit(t) ? TAKE_ONE_COMMAND : TAKE_COMMAND;
+    const script = isOneKeyOneLimit(t) ? TAKE_ONE : TAKE;
     // A take of 0 writes nothing that matters late; it is never stale.
     const args = takeArgs(t, n > 0 ? this.notAfter() : NO_LIMIT, n, maxWait);
-    this.#calls.send(() => callScript(this.#client, command, args), t, (reply) => {
+    this.#calls.send(() => this.#client.run(script, args), t, (reply) => {
       let status: TakeStatus;
       let wait: number;
       try {
@@ -116,7 +105,7 @@ export class RedisEngine {
 
   /** Reads the wait for `n` tokens and the lowest level on `t` (read-only); rejects on a Redis failure. */
   peek<T>(t: RedisTarget, n: number, pick: (wait: number, lowest: number) => T): Promise<T> {
-    return this.#run(PEEK_COMMAND, [t.keys.length, ...t.keys, String(n), ...t.limitArgs], t, (reply) => {
+    return this.#run(PEEK, [t.keys.length, ...t.keys, String(n), ...t.limitArgs], t, (reply) => {
       if (!Array.isArray(reply) || reply.length !== 2) throw this.unexpected('peek', reply, t.what);
       return pick(parseNumber(reply[0]), parseNumber(reply[1]));
     });
@@ -127,12 +116,12 @@ export class RedisEngine {
    * it fails, their first request starts them instead.
    */
   create(t: RedisTarget): void {
-    this.#run(CREATE_COMMAND, [t.keys.length, ...t.keys, ...t.limitArgs], t, ignore, ignore);
+    this.#run(CREATE, [t.keys.length, ...t.keys, ...t.limitArgs], t, ignore, ignore);
   }
 
   /** Gives `n` reserved tokens back. A failure loses them until time pays them back: never over-admits. */
   refund(t: RedisTarget, n: number): void {
-    this.#run(REFUND_COMMAND, [t.keys.length, ...t.keys, String(n), ...t.limitArgs], t, (reply) => {
+    this.#run(REFUND, [t.keys.length, ...t.keys, String(n), ...t.limitArgs], t, (reply) => {
       const clear = parseNumber(reply);
       if (clear >= 0) this.#onCleared(t.keys[0]!, clear);
     }, ignore);
@@ -143,7 +132,7 @@ export class RedisEngine {
    * or a penalty (< 0, below 0 if need be). Rejects on a Redis failure, whatever the policy.
    */
   adjust(t: RedisTarget, delta: number): Promise<void> {
-    return this.#run(REFUND_COMMAND, [t.keys.length, ...t.keys, String(delta), ...t.limitArgs], t, (reply) => {
+    return this.#run(REFUND, [t.keys.length, ...t.keys, String(delta), ...t.limitArgs], t, (reply) => {
       const clear = parseNumber(reply);
       if (Number.isNaN(clear)) throw this.unexpected('refund', reply, t.what);
       if (clear >= 0) this.#onCleared(t.keys[0]!, clear);
@@ -157,18 +146,18 @@ export class RedisEngine {
   }
 
   /**
-   * Runs script `command` (keys and arguments in `args`, key count first) for a limiter of
+   * Runs `script` (keys and arguments in `args`, key count first) for a limiter of
    * another shape (a semaphore): exactly one of `onReply` or `onError` within the timeout, and
    * `onLate` for a reply that comes after it (what the call took must then go back).
    */
-  send(what: string, command: string, args: (string | number)[], onReply: (reply: unknown) => void,
+  send(what: string, script: LuaScript, args: (string | number)[], onReply: (reply: unknown) => void,
     onError: (error: RedisBucketError) => void, onLate?: (reply: unknown) => void): void {
-    this.#calls.send(() => callScript(this.#client, command, args), what, onReply, onError, onLate);
+    this.#calls.send(() => this.#client.run(script, args), what, onReply, onError, onLate);
   }
 
   /** {@link send} as a promise of `onReply(reply)`; rejects on a failure or when `onReply` throws. */
-  call<T>(what: string, command: string, args: (string | number)[], onReply: (reply: unknown) => T): Promise<T> {
-    return this.#calls.run(() => callScript(this.#client, command, args), what, onReply);
+  call<T>(what: string, script: LuaScript, args: (string | number)[], onReply: (reply: unknown) => T): Promise<T> {
+    return this.#calls.run(() => this.#client.run(script, args), what, onReply);
   }
 
   /** What a reply that is not one of `script`'s fails with (`'stale'`: the server's clock ran ahead of our estimate). */
@@ -180,10 +169,10 @@ export class RedisEngine {
     return new RedisBucketError(`${what}: Redis judged the call too late to run before its caller stopped waiting (the server's clock moved ahead; it is being measured again)`);
   }
 
-  #run<T>(command: string, args: (string | number)[], t: RedisTarget, onReply: (reply: unknown) => T,
+  #run<T>(script: LuaScript, args: (string | number)[], t: RedisTarget, onReply: (reply: unknown) => T,
     onFailure?: (error: RedisBucketError) => T): Promise<T> {
     this.#gathered.sendFirst(t.keys);
-    return this.#calls.run(() => callScript(this.#client, command, args), t, onReply, onFailure);
+    return this.#calls.run(() => this.#client.run(script, args), t, onReply, onFailure);
   }
 
   /**
@@ -194,23 +183,23 @@ export class RedisEngine {
     const size = batch.size;
     const first = batch.target(0);
     const notAfter = this.notAfter();
-    let command: string;
+    let script: LuaScript;
     let args: (string | number)[];
     if (batch.detailed) {
       // Some caller wants the levels after its decision: only the general script reports them.
-      command = TAKE_CHAINS_COMMAND;
+      script = TAKE_CHAINS;
       args = takeChainsArgs(batch, notAfter, true);
     } else if (size === 1) {
-      command = isOneKeyOneLimit(first) ? TAKE_ONE_COMMAND : TAKE_COMMAND;
+      script = isOneKeyOneLimit(first) ? TAKE_ONE : TAKE;
       args = takeArgs(first, notAfter, batch.n(0), 0);
     } else if (batch.sharedLimit !== undefined) {
-      command = TAKE_MANY_COMMAND;
+      script = TAKE_MANY;
       args = takeManyArgs(batch, batch.sharedLimit, notAfter);
     } else {
-      command = TAKE_CHAINS_COMMAND;
+      script = TAKE_CHAINS;
       args = takeChainsArgs(batch, notAfter, false);
     }
-    this.#calls.send(() => callScript(this.#client, command, args), first, (reply) => {
+    this.#calls.send(() => this.#client.run(script, args), first, (reply) => {
       if (batch.detailed) {
         this.#answerDetailed(batch, reply);
         return;
@@ -309,8 +298,6 @@ function watchCalls(owner: () => object, options: CircuitBreakerOptions | undefi
 }
 const oneGroup = (): number => 0;
 
-/** Whether `client` is an ioredis Cluster (its scripts may touch one hash slot only). */
-const isCluster = (client: ScriptClient): boolean => (client as { isCluster?: unknown }).isCluster === true;
 
 /** What a take on a key that holds something else than a bucket state fails with (as the scripts' own error). */
 function notAState(t: RedisTarget): RedisBucketError {

@@ -1,13 +1,12 @@
 // The constructor options every Redis kind shares, and their checks: made before any command is
 // sent, so a mistake shows when the limiter is made, not in the first outage.
 
-import type { Cluster, Redis } from 'ioredis';
 import type { AcquirableBucket, KeyedAcquirable, Limit } from '../types.js';
 import * as check from '../validate.js';
 import { MAX_TIMER_DELAY } from '../waiting/timer-delay.js';
 import type { CircuitBreakerOptions } from './circuit.js';
 import type { RedisFailurePolicy } from './failure-policy.js';
-import type { ScriptClient } from './scripts.js';
+import { clientOf, type RedisClient, type SupportedRedisClient } from './client.js';
 import { limitArgs } from './target.js';
 
 /** One inline limit, or several as `limits` (all charged together, all or nothing). */
@@ -24,8 +23,12 @@ export type RedisLimitOptions = (Limit & { limits?: undefined }) | {
  * its `onRedisError` may name (see {@link RedisFailurePolicy}).
  */
 export interface RedisConnectionOptions<Fallback extends AcquirableBucket | KeyedAcquirable = AcquirableBucket> {
-  /** An ioredis `Redis` or `Cluster` client (its `keyPrefix`, if any, applies to our keys too). */
-  redis: Redis | Cluster;
+  /**
+   * The Redis client: an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client
+   * (`createClient`) or cluster (`createCluster`), connected. Its `keyPrefix`, if any, applies
+   * to our keys too.
+   */
+  redis: SupportedRedisClient;
   /** Longest wait in ms for Redis to answer a call before it counts as failed. Default 1000. */
   timeout?: number;
   /**
@@ -48,12 +51,9 @@ export interface RedisConnectionOptions<Fallback extends AcquirableBucket | Keye
   maxWaiting?: number;
 }
 
-/** Checks a `redis` option: an ioredis `Redis` or `Cluster` (anything with `defineCommand`). */
-export function checkClient(value: unknown): ScriptClient {
-  if (typeof value !== 'object' || value === null || typeof (value as ScriptClient).defineCommand !== 'function') {
-    throw new TypeError('redis must be an ioredis Redis or Cluster client');
-  }
-  return value as ScriptClient;
+/** Checks a `redis` option: one of the supported clients, as the engine talks to it. */
+export function checkClient(value: unknown): RedisClient {
+  return clientOf(value);
 }
 
 // A longer deadline than a timer can hold would fire the deadline timer of every call at once, over

@@ -1,5 +1,5 @@
-// Redis calls with a deadline of our own: ioredis may queue a command while it reconnects and
-// retry it many times, so its own settings cannot promise a prompt answer. Ours can.
+// Redis calls with a deadline of our own: a client library may queue a command while it reconnects
+// and retry it many times, so its own settings cannot promise a prompt answer. Ours can.
 //
 // No timer per call: arming and clearing one is a large part of a call's client-side cost. The
 // calls of one limiter share one timeout, so their deadlines come in the order the calls were
@@ -9,7 +9,7 @@ import { timerDelay } from '../waiting/timer-delay.js';
 
 /**
  * A Redis bucket could not reach a decision: Redis answered with an error, could not be reached,
- * or did not answer within the bucket's `timeout`. The Redis (ioredis) error, if any, is `cause`.
+ * or did not answer within the bucket's `timeout`. The client library's error, if any, is `cause`.
  */
 export class RedisBucketError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -59,14 +59,17 @@ export interface CallWatch {
 export class TimedCalls {
   readonly #timeoutMs: number;
   readonly #watch: CallWatch | undefined;
+  readonly #isErrorReply: (error: unknown) => boolean;
   #queue: Pending[] = [];
   #head = 0;
   #pending = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(timeoutMs: number, watch?: CallWatch) {
+  /** `isErrorReply(error)`: the error is the server's own answer (the client library tells), so Redis is there. */
+  constructor(timeoutMs: number, watch?: CallWatch, isErrorReply: (error: unknown) => boolean = () => false) {
     this.#timeoutMs = timeoutMs;
     this.#watch = watch;
+    this.#isErrorReply = isErrorReply;
   }
 
   /**
@@ -111,7 +114,7 @@ export class TimedCalls {
         if (!this.#settle(call)) return;
         const failed = failure(what, error);
         // An error reply (a script's own error, a wrong key type) comes from a server that is there.
-        watch?.failed(failed, (error as { name?: unknown } | null)?.name !== 'ReplyError');
+        watch?.failed(failed, !this.#isErrorReply(error));
         onError(failed);
       },
     );

@@ -6,9 +6,9 @@ import * as check from '../validate.js';
 import { decisionChannel, isAllowed, isTrue, realClock, watchDecision, watchWait } from '../events.js';
 import { checkCircuitBreaker } from './circuit.js';
 import { checkFailurePolicy, type FailureAnswer } from './failure-policy.js';
+import type { RedisClient } from './client.js';
 import { checkClient, checkKeyName, checkLimitOptions, checkTimeout, checkedLimits, type CheckedLimits, type RedisConnectionOptions, type RedisLimitOptions } from './options.js';
 import { RedisLimiter, WaitingCount } from './redis-limiter.js';
-import type { ScriptClient } from './scripts.js';
 import type { RedisTarget } from './target.js';
 
 /** Options of {@link RedisKeyedTokenBucket}: one configuration for every key, or per-key limits (`limitsFor`). */
@@ -55,7 +55,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   readonly limits: readonly Readonly<Limit>[];
   /** Milliseconds Redis has to answer a call. */
   readonly timeout: number;
-  readonly #client: ScriptClient;
+  readonly #client: RedisClient;
   readonly #limiter: RedisLimiter;
   #limitArgs: readonly string[];
   #limitsFor: LimitsFor | undefined;
@@ -242,8 +242,7 @@ export class RedisKeyedTokenBucket implements KeyedAcquirable {
   delete(key: string): Promise<boolean> {
     try {
       const target = this.#target(key);
-      const client = this.#client as unknown as { del(key: string): Promise<number> };
-      return this.#limiter.run(target, () => client.del(target.keys[0]!), (n) => n === 1);
+      return this.#limiter.run(target, () => this.#client.del(target.keys[0]!), (n) => n === 1);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -10,7 +10,7 @@ import { offAbort, onAbort } from '../waiting/abort.js';
 import { RedisEngine } from './engine.js';
 import type { CircuitBreakerOptions } from './circuit.js';
 import type { FailureAnswer } from './failure-policy.js';
-import type { ScriptClient } from './scripts.js';
+import type { RedisClient } from './client.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 import type { RedisTarget } from './target.js';
 
@@ -36,7 +36,7 @@ export class RedisLimiter {
   /** The limiter object users hold (for a hierarchy, its root), as events name it; set once it exists. */
   owner: object = this;
 
-  constructor(client: ScriptClient, timeout: number, circuitBreaker: CircuitBreakerOptions | undefined) {
+  constructor(client: RedisClient, timeout: number, circuitBreaker: CircuitBreakerOptions | undefined) {
     this.#engine = new RedisEngine(client, timeout, (key, ms) => this.#sleepers.shorten(key, ms), () => this.owner, circuitBreaker);
   }
 

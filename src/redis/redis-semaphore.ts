@@ -17,22 +17,20 @@ import { RedisEngine } from './engine.js';
 import { checkSemaphoreFailurePolicy, type RedisSemaphoreFailurePolicy, type SemaphoreFailureAnswer } from './failure-policy.js';
 import { checkClient, checkKeyName, checkTimeout } from './options.js';
 import { RedisBucketError } from './redis-call.js';
-import {
-  SEMAPHORE_ACQUIRE_COMMAND,
-  SEMAPHORE_COUNT_COMMAND,
-  SEMAPHORE_EXTEND_COMMAND,
-  SEMAPHORE_RELEASE_COMMAND,
-  type ScriptClient,
-} from './scripts.js';
+import { SEMAPHORE_ACQUIRE, SEMAPHORE_COUNT, SEMAPHORE_EXTEND, SEMAPHORE_RELEASE } from './scripts.js';
+import type { RedisClient, SupportedRedisClient } from './client.js';
 import { Sleepers, type Sleeper } from './sleepers.js';
 import { hasHashTag } from './slots.js';
-import { wakeUpsOf, type DuplicableClient } from './wake-ups.js';
-import type { Cluster, Redis } from 'ioredis';
+import { wakeUpsOf } from './wake-ups.js';
 
 /** Options of {@link RedisSemaphore}. */
 export interface RedisSemaphoreOptions {
-  /** An ioredis `Redis` or `Cluster` client. */
-  redis: Redis | Cluster;
+  /**
+   * The Redis client: an ioredis or iovalkey `Redis` or `Cluster`, or a node-redis client
+   * (`createClient`) or cluster (`createCluster`), connected. Wake-ups use a second connection
+   * made from it.
+   */
+  redis: SupportedRedisClient;
   /**
    * Names the semaphore: its keys are this plus a suffix, in one hash slot (this key's {hash tag},
    * or the whole key in braces when it has none).
@@ -240,7 +238,7 @@ export class RedisSemaphore {
   readonly #engine: RedisEngine;
   readonly #keys: readonly [string, string, string];
   readonly #channel: string;
-  readonly #client: DuplicableClient;
+  readonly #client: RedisClient;
   readonly #onFailure: SemaphoreFailureAnswer;
   /** Whether a failed release rejects (only under `'throw'`). */
   readonly #releaseThrows: boolean;
@@ -269,7 +267,7 @@ export class RedisSemaphore {
       semaphore.#releases.push({ id, resolve, reject });
       semaphore.#queueFlush();
     });
-    extendLease = (semaphore, id) => semaphore.#engine.call(semaphore.#what, SEMAPHORE_EXTEND_COMMAND,
+    extendLease = (semaphore, id) => semaphore.#engine.call(semaphore.#what, SEMAPHORE_EXTEND,
       [3, ...semaphore.#keys, String(semaphore.leaseTime), id], (reply) => {
         if (reply !== '1' && reply !== '0') throw semaphore.#engine.unexpected('extend', reply, semaphore.#what);
         return reply === '1';
@@ -288,16 +286,12 @@ export class RedisSemaphore {
     this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#onFailure = checkSemaphoreFailurePolicy(o.onRedisError, this.#timeout);
     this.#releaseThrows = o.onRedisError === undefined || o.onRedisError === 'throw';
-    if (typeof (client as Partial<DuplicableClient>).duplicate !== 'function') {
-      throw new TypeError('redis must be an ioredis Redis or Cluster client (one that can duplicate() itself for wake-ups)');
-    }
-    this.#client = client as ScriptClient & DuplicableClient;
+    this.#client = client;
     // One hash slot for all keys: the key's own tag, or the whole key as the tag.
     const base = hasHashTag(this.key) ? this.key : `{${this.key}}`;
     this.#keys = [`${base}:leases`, `${base}:queue`, `${base}:alive`];
     // Scripts publish on the channel named like their first key, which the client's keyPrefix (if any) starts.
-    const prefix = (client as { options?: { keyPrefix?: unknown } }).options?.keyPrefix;
-    this.#channel = `${typeof prefix === 'string' ? prefix : ''}${this.#keys[0]}`;
+    this.#channel = `${client.keyPrefix}${this.#keys[0]}`;
     this.#what = `RedisSemaphore ${JSON.stringify(this.key)}`;
     this.#engine = new RedisEngine(client, this.#timeout, () => {}, () => this, checkCircuitBreaker(o.circuitBreaker));
     for (const name of ['limit', 'leaseTime', 'key'] as const) Object.defineProperty(this, name, { writable: false, configurable: false });
@@ -374,7 +368,7 @@ export class RedisSemaphore {
   }
 
   #count(which: 0 | 1): Promise<number> {
-    return this.#engine.call(this.#what, SEMAPHORE_COUNT_COMMAND, [3, ...this.#keys], (reply) => {
+    return this.#engine.call(this.#what, SEMAPHORE_COUNT, [3, ...this.#keys], (reply) => {
       if (!Array.isArray(reply) || typeof reply[which] !== 'number') throw this.#engine.unexpected('count', reply, this.#what);
       return reply[which] as number;
     });
@@ -442,7 +436,7 @@ export class RedisSemaphore {
   #sendReleases(releases: Release[]): void {
     const args: string[] = ['3', ...this.#keys, String(this.limit)];
     for (const r of releases) args.push(r.id);
-    this.#engine.send(this.#what, SEMAPHORE_RELEASE_COMMAND, args, (reply) => {
+    this.#engine.send(this.#what, SEMAPHORE_RELEASE, args, (reply) => {
       if (typeof reply !== 'string' || reply.length !== releases.length) {
         this.#failReleases(releases, this.#engine.unexpected('release', reply, this.#what));
         return;
@@ -468,7 +462,7 @@ export class RedisSemaphore {
       if (a.mode === 'p') polls = true;
     }
     if (polls) this.#polling = true;
-    this.#engine.send(this.#what, SEMAPHORE_ACQUIRE_COMMAND, args, (reply) => {
+    this.#engine.send(this.#what, SEMAPHORE_ACQUIRE, args, (reply) => {
       if (polls) this.#polling = false;
       if (!Array.isArray(reply) || typeof reply[0] !== 'string' || reply[0].length !== asks.length || typeof reply[1] !== 'string') {
         this.#failAsks(asks, this.#engine.unexpected('acquire', reply, this.#what));

@@ -6,6 +6,7 @@
 
 import { createHash } from 'node:crypto';
 import { EPSILON } from '../core/refill.js';
+import type { LuaScript } from './client.js';
 import * as lua from './lua/scripts.generated.js';
 
 // Redis runs one text per script and has no include: each command is the shared functions of
@@ -80,55 +81,27 @@ export const SEMAPHORE_COUNT_LUA = assembleSemaphore(lua.semaphoreCount);
 
 // Named after the script's own hash: two versions of this library on one client (or one
 // server) never call each other's script under the same name.
-const tag = (text: string): string => createHash('sha1').update(text).digest('hex').slice(0, 10);
+const sha1 = (text: string): string => createHash('sha1').update(text).digest('hex');
 
-/** ioredis command names of the scripts, as defined on a client by {@link defineScripts}. */
-export const TAKE_COMMAND = `bucketflowTake_${tag(TAKE_LUA)}`;
-export const TAKE_ONE_COMMAND = `bucketflowTakeOne_${tag(TAKE_ONE_LUA)}`;
-export const TAKE_MANY_COMMAND = `bucketflowTakeMany_${tag(TAKE_MANY_LUA)}`;
-export const TAKE_CHAINS_COMMAND = `bucketflowTakeChains_${tag(TAKE_CHAINS_LUA)}`;
-export const PEEK_COMMAND = `bucketflowPeek_${tag(PEEK_LUA)}`;
-export const CREATE_COMMAND = `bucketflowCreate_${tag(CREATE_LUA)}`;
-export const REFUND_COMMAND = `bucketflowRefund_${tag(REFUND_LUA)}`;
-export const SEMAPHORE_ACQUIRE_COMMAND = `bucketflowSemAcquire_${tag(SEMAPHORE_ACQUIRE_LUA)}`;
-export const SEMAPHORE_RELEASE_COMMAND = `bucketflowSemRelease_${tag(SEMAPHORE_RELEASE_LUA)}`;
-export const SEMAPHORE_EXTEND_COMMAND = `bucketflowSemExtend_${tag(SEMAPHORE_EXTEND_LUA)}`;
-export const SEMAPHORE_COUNT_COMMAND = `bucketflowSemCount_${tag(SEMAPHORE_COUNT_LUA)}`;
+const script = (name: string, lua: string, readOnly = false): LuaScript =>
+  Object.freeze({ name: `${name}_${sha1(lua).slice(0, 10)}`, lua, sha: sha1(lua), readOnly });
 
-/** The part of an ioredis `Redis` or `Cluster` client the buckets use. */
-export interface ScriptClient {
-  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number; readOnly?: boolean }): void;
-  /** The server's clock (`TIME`), read now and then to tell a take when its caller gives up. */
-  time?(): Promise<unknown>;
-}
+/** The scripts as the clients run them (src/redis/client.ts). */
+export const TAKE = script('bucketflowTake', TAKE_LUA);
+export const TAKE_ONE = script('bucketflowTakeOne', TAKE_ONE_LUA);
+export const TAKE_MANY = script('bucketflowTakeMany', TAKE_MANY_LUA);
+export const TAKE_CHAINS = script('bucketflowTakeChains', TAKE_CHAINS_LUA);
+// Read-only: a Cluster client that reads from replicas may send it to one.
+export const PEEK = script('bucketflowPeek', PEEK_LUA, true);
+export const CREATE = script('bucketflowCreate', CREATE_LUA);
+export const REFUND = script('bucketflowRefund', REFUND_LUA);
+export const SEMAPHORE_ACQUIRE = script('bucketflowSemAcquire', SEMAPHORE_ACQUIRE_LUA);
+export const SEMAPHORE_RELEASE = script('bucketflowSemRelease', SEMAPHORE_RELEASE_LUA);
+export const SEMAPHORE_EXTEND = script('bucketflowSemExtend', SEMAPHORE_EXTEND_LUA);
+export const SEMAPHORE_COUNT = script('bucketflowSemCount', SEMAPHORE_COUNT_LUA, true);
 
-type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
-
-const defined = new WeakSet<object>();
-
-/**
- * Defines the scripts on `client` once. ioredis then sends EVALSHA, and EVAL when the server
- * answers NOSCRIPT (after SCRIPT FLUSH or a restart), so the script cache is never our concern.
- */
-export function defineScripts(client: ScriptClient): void {
-  if (defined.has(client)) return;
-  // No numberOfKeys: a hierarchy's chain length varies, so every call passes its key count first.
-  client.defineCommand(TAKE_COMMAND, { lua: TAKE_LUA });
-  client.defineCommand(TAKE_ONE_COMMAND, { lua: TAKE_ONE_LUA });
-  client.defineCommand(TAKE_MANY_COMMAND, { lua: TAKE_MANY_LUA });
-  client.defineCommand(TAKE_CHAINS_COMMAND, { lua: TAKE_CHAINS_LUA });
-  // Read-only: a Cluster client with `scaleReads` may send it to a replica.
-  client.defineCommand(PEEK_COMMAND, { lua: PEEK_LUA, readOnly: true });
-  client.defineCommand(CREATE_COMMAND, { lua: CREATE_LUA });
-  client.defineCommand(REFUND_COMMAND, { lua: REFUND_LUA });
-  client.defineCommand(SEMAPHORE_ACQUIRE_COMMAND, { lua: SEMAPHORE_ACQUIRE_LUA });
-  client.defineCommand(SEMAPHORE_RELEASE_COMMAND, { lua: SEMAPHORE_RELEASE_LUA });
-  client.defineCommand(SEMAPHORE_EXTEND_COMMAND, { lua: SEMAPHORE_EXTEND_LUA });
-  client.defineCommand(SEMAPHORE_COUNT_COMMAND, { lua: SEMAPHORE_COUNT_LUA, readOnly: true });
-  defined.add(client);
-}
-
-/** Calls a script defined by {@link defineScripts}: `(numKeys, ...keys, ...args)`. */
-export function callScript(client: ScriptClient, command: string, args: (string | number)[]): Promise<unknown> {
-  return (client as unknown as Record<string, ScriptCall>)[command]!(...args);
-}
+/** Every script, for clients that define them all up front (ioredis' `defineCommand`). */
+export const ALL: readonly LuaScript[] = [
+  TAKE, TAKE_ONE, TAKE_MANY, TAKE_CHAINS, PEEK, CREATE, REFUND,
+  SEMAPHORE_ACQUIRE, SEMAPHORE_RELEASE, SEMAPHORE_EXTEND, SEMAPHORE_COUNT,
+];

@@ -10,10 +10,7 @@
 // (a server clock that stepped forward since the last sample) is caught by the reply: a call told
 // it is stale before its local deadline has passed fails loudly and forces a new sample.
 
-/** The part of a client the estimate needs: ioredis' `time()`. */
-export interface TimeClient {
-  time?(): Promise<unknown>;
-}
+import type { RedisClient } from './client.js';
 
 /** How often the offset is measured again while calls are being made (ms). */
 const RESAMPLE_EVERY = 5000;
@@ -22,13 +19,13 @@ const RESAMPLE_EVERY = 5000;
 const clock = globalThis.performance;
 
 export class ServerClock {
-  readonly #client: TimeClient;
+  readonly #client: Pick<RedisClient, 'time'>;
   /** Upper bound of `server ms - local ms`; NaN until the first sample answers. */
   #offset = Number.NaN;
   #sampledAt = -Infinity;
   #sampling = false;
 
-  constructor(client: TimeClient) {
+  constructor(client: Pick<RedisClient, 'time'>) {
     this.#client = client;
     this.#sample();
   }
@@ -49,7 +46,7 @@ export class ServerClock {
   }
 
   #sample(): void {
-    if (this.#sampling || typeof this.#client.time !== 'function') return;
+    if (this.#sampling) return;
     this.#sampling = true;
     const sent = clock.now();
     this.#sampledAt = sent;

@@ -3,22 +3,10 @@
 // connection per client, shared by every semaphore using that client, open only while some
 // semaphore of this process has waiters.
 
+import type { RedisClient, Subscriber } from './client.js';
+
 /** Hears the ids of the waiters whose turn has come, or `''`: messages may have been missed. */
 export type WakeListener = (message: string) => void;
-
-/** The part of an ioredis connection in subscriber mode this module uses. */
-interface Subscriber {
-  on(event: 'message', listener: (channel: string, message: string) => void): unknown;
-  on(event: 'ready' | 'error', listener: (...args: unknown[]) => void): unknown;
-  subscribe(...channels: string[]): Promise<unknown>;
-  unsubscribe(...channels: string[]): Promise<unknown>;
-  disconnect(): void;
-}
-
-/** A client that can open a connection like itself (ioredis `Redis` and `Cluster` both can). */
-export interface DuplicableClient {
-  duplicate(): unknown;
-}
 
 /**
  * How long a subscriber connection with no channel left stays open (ms): a semaphore that is
@@ -28,12 +16,12 @@ export interface DuplicableClient {
 const LINGER_MS = 1000;
 
 class WakeUps {
-  readonly #client: DuplicableClient;
+  readonly #client: RedisClient;
   #connection: Subscriber | undefined;
   readonly #channels = new Map<string, Set<WakeListener>>();
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
 
-  constructor(client: DuplicableClient) {
+  constructor(client: RedisClient) {
     this.#client = client;
   }
 
@@ -72,7 +60,7 @@ class WakeUps {
         this.#closeTimer = undefined;
         if (this.#channels.size > 0 || this.#connection !== connection) return;
         this.#connection = undefined;
-        connection.disconnect();
+        connection.close();
       }, LINGER_MS);
       this.#closeTimer.unref();
     }
@@ -80,30 +68,24 @@ class WakeUps {
 
   #connect(): Subscriber {
     if (this.#connection !== undefined) return this.#connection;
-    const connection = this.#client.duplicate() as Subscriber;
-    // Errors show in the waiters' own calls; an unheard 'error' event would crash the process.
-    connection.on('error', () => {});
-    connection.on('message', (channel, message) => {
-      for (const l of this.#channels.get(channel) ?? []) l(message);
-    });
-    let first = true;
-    connection.on('ready', () => {
-      if (first) {
-        first = false;
-        return;
-      }
-      // Reconnected (ioredis subscribes again by itself): whatever was sent meanwhile was missed.
-      for (const listeners of this.#channels.values()) for (const l of listeners) l('');
+    const connection = this.#client.subscriber({
+      message: (channel, message) => {
+        for (const l of this.#channels.get(channel) ?? []) l(message);
+      },
+      // Whatever was sent while the connection was away was missed.
+      reconnected: () => {
+        for (const listeners of this.#channels.values()) for (const l of listeners) l('');
+      },
     });
     this.#connection = connection;
     return connection;
   }
 }
 
-const byClient = new WeakMap<DuplicableClient, WakeUps>();
+const byClient = new WeakMap<RedisClient, WakeUps>();
 
 /** The wake-ups of `client`'s semaphores in this process. */
-export function wakeUpsOf(client: DuplicableClient): WakeUps {
+export function wakeUpsOf(client: RedisClient): WakeUps {
   let w = byClient.get(client);
   if (w === undefined) byClient.set(client, (w = new WakeUps(client)));
   return w;

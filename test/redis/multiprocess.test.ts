@@ -4,49 +4,10 @@
 // to their last answer), and a turn is what the server worked out: a busy machine that starts the
 // processes late or stops them now and then moves neither.
 
-import { fork } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
 import { describeRedis, redisUrl, uniqueKey } from './helpers/env.js';
-import { askingMs } from './helpers/asking.js';
-import type { HammerJob, HammerReport } from './helpers/hammer.js';
-
-const hammer = fileURLToPath(new URL('./helpers/hammer.ts', import.meta.url));
-const DURATION = 2000;
-
-/** Starts one child per job, lets them all go at once, and returns their reports. */
-async function runHammers(jobs: HammerJob[]): Promise<HammerReport[]> {
-  const children = jobs.map(() => fork(hammer, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
-  try {
-    await Promise.all(children.map((child, i) => new Promise<void>((resolve, reject) => {
-      child.once('message', () => resolve());
-      child.once('error', reject);
-      child.once('exit', (code) => reject(new Error(`hammer process exited early (${code})`)));
-      child.send(jobs[i]!);
-    })));
-    const reports = children.map((child) => new Promise<HammerReport>((resolve) => child.once('message', (r) => resolve(r as HammerReport))));
-    for (const child of children) child.send('go');
-    return await Promise.all(reports);
-  } finally {
-    for (const child of children) child.removeAllListeners('exit');
-    for (const child of children) if (child.exitCode === null) child.kill();
-  }
-}
-
-const sum = (reports: HammerReport[], name: string) => reports.reduce((s, r) => s + (r.admitted[name] ?? 0), 0);
-
-/**
- * Seconds from the first request any process made to the last answer any process got, on the
- * machine's clock: every token was handed out within it, so no more than capacity + fillRate × this.
- */
-const windowSeconds = (reports: HammerReport[]) =>
-  (Math.max(...reports.map((r) => r.end)) - Math.min(...reports.map((r) => r.start))) / 1000;
-
-/**
- * Seconds in which some process was asking: each process from its first request to its last
- * answer, less the stretches in which it got no answer (it, or Redis, was not running).
- */
-const askingSeconds = (reports: HammerReport[]) => askingMs(reports.map((r) => ({ from: r.start, to: r.end, idle: r.idle }))) / 1000;
+import type { HammerJob } from './helpers/hammer.js';
+import { DURATION, askingSeconds, runHammers, sum, windowSeconds } from './helpers/run-hammers.js';
 
 describeRedis('Redis buckets shared by several processes', 'shared', () => {
   it('4 processes hammering one key never get more than capacity + fillRate x elapsed, and get at least 90% of what it earned while asked', async () => {

@@ -1,5 +1,6 @@
 // The README's Redis section shows runnable code: each sample is the text of an examples/redis*.ts
-// file, and examples/redis.ts runs against the test Redis with the output its comments promise.
+// file, and examples/redis.ts (and the semaphore and node-redis ones) run against the test Redis
+// with the output their comments promise.
 // (examples/redis-cluster.ts is run by cluster.test.ts, which has a cluster.)
 import { execFile } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -50,5 +51,15 @@ describeRedis('examples/redis-semaphore.ts', 'shared', () => {
     expect(stdout).toContain('in use: 2 | tryAcquire: undefined');
     expect(stdout).toContain('the waiter got the slot released by the other connection');
     expect(stdout).toContain('called the API | in use after run: 0');
+  }, 30_000);
+});
+
+describeRedis('examples/redis-node-redis.ts', 'shared', () => {
+  it('runs on node-redis against a real Redis and prints what its comments say', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', 'examples/redis-node-redis.ts'], {
+      cwd: root, timeout: 20_000, env: { ...process.env, REDIS_URL: redisUrl },
+    });
+    expect(stdout).toContain('4 requests at once: true true true false');
+    expect(stdout).toContain('semaphore handed over, in use: 0');
   }, 30_000);
 });

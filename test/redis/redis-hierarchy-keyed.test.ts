@@ -86,7 +86,7 @@ describeRedis('createRedisBucketHierarchy', 'shared', () => {
     expect(() => createRedisBucketHierarchy({ redis, name: 'a', capacity: 1, fillRate: 1, children: [{ name: 'a', capacity: 1, fillRate: 1 }] }))
       .toThrow(/duplicate name "a"/);
     expect(() => createRedisBucketHierarchy({ redis, prefix: 'x{y}', name: 'a', capacity: 1, fillRate: 1 })).toThrow(/prefix must be a string without \{ or \}/);
-    expect(() => createRedisBucketHierarchy({ name: 'a', capacity: 1, fillRate: 1 } as never)).toThrow(/redis must be an ioredis/);
+    expect(() => createRedisBucketHierarchy({ name: 'a', capacity: 1, fillRate: 1 } as never)).toThrow(/redis must be a Redis client/);
     expect(() => createRedisBucketHierarchy({ redis, name: 'a', capacity: 1, fillRate: 1, clock: {} } as never)).toThrow(/unknown option "clock"/);
   });
 });

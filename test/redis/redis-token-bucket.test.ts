@@ -20,8 +20,8 @@ describeRedis('RedisTokenBucket', 'shared', () => {
     const bad: [Record<string, unknown>, RegExp, ErrorConstructor][] = [
       [{ ...good, key: undefined }, /key must be a non-empty string/, TypeError],
       [{ ...good, key: '' }, /key must be a non-empty string/, TypeError],
-      [{ ...good, redis: undefined }, /redis must be an ioredis Redis or Cluster/, TypeError],
-      [{ ...good, redis: { get() {} } }, /redis must be an ioredis/, TypeError],
+      [{ ...good, redis: undefined }, /redis must be a Redis client: an ioredis or iovalkey Redis or Cluster, or a node-redis client \(createClient\) or cluster \(createCluster\); got undefined/, TypeError],
+      [{ ...good, redis: { get() {} } }, /redis must be a Redis client: .*; got an object$/, TypeError],
       [{ ...good, capacity: -1 }, /capacity must be a finite number > 0, got -1/, RangeError],
       [{ ...good, fillRate: Number.NaN }, /fillRate must be a finite number >= 0/, RangeError],
       [{ ...good, initialTokens: 6 }, /initialTokens must be <= capacity \(5\), got 6/, RangeError],

@@ -37,7 +37,7 @@ describeRedis('RedisSemaphore', 'shared', () => {
     it('names bad options before sending anything', () => {
       const key = uniqueKey('opts');
       expect(() => new RedisSemaphore(undefined as never)).toThrow(TypeError);
-      expect(() => new RedisSemaphore({ redis: {} as never, key, limit: 1 })).toThrow(/ioredis Redis or Cluster/);
+      expect(() => new RedisSemaphore({ redis: {} as never, key, limit: 1 })).toThrow(/redis must be a Redis client: an ioredis or iovalkey Redis or Cluster, or a node-redis client/);
       expect(() => new RedisSemaphore({ redis, key: '', limit: 1 })).toThrow(/key must be a non-empty string/);
       expect(() => new RedisSemaphore({ redis, key } as never)).toThrow(/limit is required/);
       expect(() => new RedisSemaphore({ redis, key, limit: 0 })).toThrow(new RangeError('limit must be an integer >= 1, got 0'));

@@ -5,6 +5,7 @@
 // Run with `node --import tsx`; the parent sends one HammerJob over IPC.
 
 import { Redis } from 'ioredis';
+import type { SupportedRedisClient } from '../../../src/redis/client.js';
 import { RateLimitExceeded, RedisTokenBucket, createRedisBucketHierarchy } from '../../../src/redis.js';
 
 /**
@@ -23,6 +24,8 @@ const IDLE_GAP = 10;
 
 export interface HammerJob {
   url: string;
+  /** The client library this process uses (its package name; default 'ioredis'). */
+  client?: 'ioredis' | 'redis' | 'redis5' | 'iovalkey';
   durationMs: number;
   /** `consume`: non-blocking consume(n) in a loop; `acquire`: acquire(n) in a loop (waiting its turn). */
   mode: 'consume' | 'acquire';
@@ -55,7 +58,7 @@ export interface HammerReport {
   idle: [number, number][];
 }
 
-function run(job: HammerJob, redis: Redis): () => Promise<HammerReport> {
+function run(job: HammerJob, redis: SupportedRedisClient): () => Promise<HammerReport> {
   const report: HammerReport = { admitted: {}, calls: 0, errors: [], waits: [], refused: [], start: 0, end: 0, idle: [] };
   type Target = { name: string; consume(n: number): Promise<boolean>; acquire(n: number): Promise<void> };
   const acquireOptions = job.maxWait === undefined ? undefined : { maxWait: job.maxWait };
@@ -101,15 +104,30 @@ function run(job: HammerJob, redis: Redis): () => Promise<HammerReport> {
   };
 }
 
+/** A connected client of the job's library, and how to close it. */
+async function connect(job: HammerJob): Promise<{ redis: SupportedRedisClient; close(): void }> {
+  if (job.client === 'redis' || job.client === 'redis5') {
+    // Each major's own createClient, seen through what both share.
+    const client = job.client === 'redis' ? (await import('redis')).createClient({ url: job.url }) : (await import('redis5')).createClient({ url: job.url });
+    const connection = client as unknown as { on(event: 'error', listener: () => void): unknown; connect(): Promise<unknown>; destroy(): unknown };
+    connection.on('error', () => {});
+    await connection.connect();
+    return { redis: client, close: () => void connection.destroy() };
+  }
+  const Client = job.client === 'iovalkey' ? (await import('iovalkey')).Redis : Redis;
+  const client = new Client(job.url);
+  client.on('error', () => {});
+  await client.ping();
+  return { redis: client, close: () => client.disconnect() };
+}
+
 process.once('message', (job: HammerJob) => {
-  const redis = new Redis(job.url);
-  redis.on('error', () => {});
-  const go = run(job, redis);
-  void redis.ping().then(() => {
+  void connect(job).then(({ redis, close }) => {
+    const go = run(job, redis);
     process.once('message', () => {
       void go().then((report) => {
         process.send!(report, () => {
-          redis.disconnect();
+          close();
           process.exit(0);
         });
       });
