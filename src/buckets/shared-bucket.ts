@@ -1,13 +1,13 @@
-import { checkClock, isManual, type Clock } from '../clock.js';
+import { checkClock, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll } from '../core/limits.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, TokenBucketOptions } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
-import { sleepSync } from '../waiting/sleep.js';
+import { checkCanSleep, sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 import { BUFFER, SharedBuffer } from './shared-buffer.js';
 import { threadSharedClock } from './shared-clock.js';
@@ -156,7 +156,7 @@ export class SharedTokenBucket implements AcquirableBucket {
       advance(BUFFER, buffer, now);
       const w = waitAll(BUFFER, buffer, n, now);
       if (w === Infinity || w > maxWait) return w;
-      if (w > 0 && isManual(this.#clock)) throw manualClockSleep();
+      if (w > 0) checkCanSleep(this.#clock);
       addAll(BUFFER, buffer, -n);
       return w;
     });
