@@ -7,11 +7,12 @@
 // runtime that is missing is skipped with a loud warning, or fails with
 // BUCKETFLOW_REQUIRE_RUNTIMES=1 (CI sets it).
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { builtinModules, createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, extname, join, normalize, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENTRIES, makePackageApp, resolveExport, type PackageApp } from './package-app.js';
 import type { Expectations, Report } from './program.js';
@@ -86,6 +87,30 @@ function reportOf(stdout: string): Report {
   return JSON.parse(line.slice('REPORT '.length)) as Report;
 }
 
+/** The README's serve-anywhere example, copied into the app (where 'bucketflow' resolves). */
+const EXAMPLE = fileURLToPath(new URL('../../examples/serve-anywhere.ts', import.meta.url));
+
+/** Runs the example's handler on three requests with one API key and one without: the third is refused. */
+const EXAMPLE_RUNNER = `import server from './serve-anywhere.ts';
+const ask = async (headers) => (await server.fetch(new Request('http://localhost/', { headers }))).status;
+const statuses = [await ask({ 'x-api-key': 'k' }), await ask({ 'x-api-key': 'k' }), await ask({ 'x-api-key': 'k' }), await ask({})];
+console.log('STATUSES ' + statuses.join(','));
+`;
+const EXAMPLE_STATUSES = 'STATUSES 200,200,429,200';
+
+function writeExample(): string {
+  copyFileSync(EXAMPLE, join(app.dir, 'serve-anywhere.ts'));
+  writeFileSync(join(app.dir, 'serve-example.mjs'), EXAMPLE_RUNNER);
+  return join(app.dir, 'serve-example.mjs');
+}
+
+it('the README shows the serve-anywhere example as it is', () => {
+  const normalise = (text: string) => text.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('//')).join('\n');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Runtimes'), readme.indexOf('\n## Performance'));
+  expect(normalise(section)).toContain(normalise(readFileSync(EXAMPLE, 'utf8')));
+});
+
 // Where the runtime has what Node has: process.hrtime, Atomics.wait, diagnostics_channel.
 const NODE_LIKE: Expectations = { events: true, blockingWait: 'waits', sharedMemory: true, threadClock: true };
 
@@ -136,12 +161,21 @@ onRuntime('deno', 'Deno 2 (the deno npm package)', (deno) => {
     // --no-prompt: a permission it lacked would fail here, not wait for an answer.
     expectAllPassed(reportOf(await run(process.execPath, [deno, 'run', '--no-prompt', '--no-lock', '--quiet', runner], app.dir)));
   }, 60_000);
+
+  it('serves the README example: the third request of one key gets 429', async () => {
+    const runner = writeExample();
+    expect(await run(process.execPath, [deno, 'run', '--no-prompt', '--no-lock', '--quiet', runner], app.dir)).toContain(EXAMPLE_STATUSES);
+  }, 60_000);
 });
 
 onRuntime('bun', 'Bun (the bun npm package)', (bun) => {
   it('passes the behaviour table and the runtime checks, resolving the package through node_modules', async () => {
     const runner = app.writeRunner('run-bun.mjs', NODE_LIKE, 'print');
     expectAllPassed(reportOf(await run(bun, [runner], app.dir)));
+  }, 60_000);
+
+  it('serves the README example: the third request of one key gets 429', async () => {
+    expect(await run(bun, [writeExample()], app.dir)).toContain(EXAMPLE_STATUSES);
   }, 60_000);
 });
 
@@ -164,6 +198,20 @@ onRuntime('workerd', 'workerd (miniflare), the package bundled as wrangler would
       }
     }, 60_000);
   }
+
+  it('serves the README example as a Worker: the third request of one key gets 429', async () => {
+    const { Miniflare } = await import('miniflare');
+    writeExample();
+    const script = await app.bundle('serve-anywhere.ts', ['workerd', 'worker', 'browser']);
+    const mf = new Miniflare({ modules: true, script, compatibilityDate: '2025-09-01' });
+    try {
+      const ask = async (headers: Record<string, string>) => (await mf.dispatchFetch('http://localhost/', { headers })).status;
+      const statuses = [await ask({ 'x-api-key': 'k' }), await ask({ 'x-api-key': 'k' }), await ask({ 'x-api-key': 'k' }), await ask({})];
+      expect(`STATUSES ${statuses.join(',')}`).toBe(EXAMPLE_STATUSES);
+    } finally {
+      await mf.dispose();
+    }
+  }, 60_000);
 });
 
 onRuntime('chromium', 'headless Chromium (playwright-core)', (executablePath) => {
