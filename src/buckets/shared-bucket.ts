@@ -9,7 +9,7 @@ import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
 import { checkCanSleep, sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
-import { BUFFER, SharedBuffer } from './shared-buffer.js';
+import { BUFFER, SharedBuffer, checkShared } from './shared-buffer.js';
 import { threadSharedClock } from './shared-clock.js';
 
 /** Options of {@link SharedTokenBucket}: those of `TokenBucket` (one limit or several). */
@@ -66,6 +66,7 @@ export class SharedTokenBucket implements AcquirableBucket {
     check.knownKeys('options', o, attached === undefined ? CREATE_KEYS : ['clock', 'maxWaiting']);
     this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#clock = o.clock === undefined ? threadSharedClock : checkClock('clock', o.clock);
+    if (attached === undefined) checkShared(); // before the default clock, whose own error would hide this one
     this.#buffer = attached ?? SharedBuffer.create(check.limitsOf(o), this.#clock.now());
     const limits = this.#buffer.limits();
     this.handle = this.#buffer.handle;

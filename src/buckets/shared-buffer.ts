@@ -45,7 +45,6 @@ export class SharedBuffer {
 
   /** New shared memory holding `limits` at their initial levels, last refilled at `now`. */
   static create(limits: readonly LimitShape[], now: number): SharedBuffer {
-    checkShared();
     const handle = new SharedArrayBuffer(8 * (FIRST_LIMIT + PER_LIMIT * limits.length));
     const words = new Int32Array(handle, 0, 4);
     const f = new Float64Array(handle);
@@ -134,7 +133,7 @@ export class SharedBuffer {
 }
 
 /** Without SharedArrayBuffer there is no memory to share: say so rather than fail on a missing name. */
-function checkShared(): void {
+export function checkShared(): void {
   if (typeof SharedArrayBuffer !== 'function') {
     throw new TypeError('SharedTokenBucket needs SharedArrayBuffer, which this context lacks '
       + '(a browser page has it only when cross-origin isolated)');
