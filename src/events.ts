@@ -1,8 +1,11 @@
 // What a limiter tells those who watch it, on node:diagnostics_channel: nothing is built or sent
 // while a channel has no subscriber (each publisher asks `hasSubscribers` first). Channels are
 // global by name, so the ESM and CommonJS builds publish on the same ones.
+//
+// The module is fetched through `process.getBuiltinModule` (Node 20.16+, Deno 2, Bun, workerd with
+// nodejs_compat) rather than imported: an import of a Node built-in fails to load, or to bundle, in
+// a browser or a worker without it, and there the limiters must work all the same, publishing nothing.
 
-import { channel } from 'node:diagnostics_channel';
 import { RateLimitExceeded } from './errors.js';
 
 /** A limiter decided a request: taken or refused (a waiting request, once served or refused). */
@@ -37,6 +40,30 @@ export interface CircuitEvent {
   readonly bucket: object;
   readonly state: 'open' | 'half-open' | 'closed';
 }
+
+/** The part of a diagnostics_channel `Channel` that publishers use. */
+interface Channel {
+  readonly hasSubscribers: boolean;
+  publish(message: unknown): void;
+}
+
+type ChannelModule = { channel(name: string): Channel };
+
+// Where no diagnostics_channel exists nobody can subscribe: every channel stays silent.
+const nobodyListens: Channel = Object.freeze({ hasSubscribers: false, publish(): void {} });
+
+const diagnostics = (() => {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  if (typeof proc?.getBuiltinModule !== 'function') return undefined;
+  try {
+    const dc = proc.getBuiltinModule('node:diagnostics_channel') as Partial<ChannelModule> | undefined;
+    return typeof dc?.channel === 'function' ? (dc as ChannelModule) : undefined;
+  } catch {
+    return undefined; // a runtime that has the hook but refuses the module: no events, as above
+  }
+})();
+
+const channel = (name: string): Channel => diagnostics?.channel(name) ?? nobodyListens;
 
 export const decisionChannel = channel('bucketflow:decision');
 export const redisErrorChannel = channel('bucketflow:redis-error');

@@ -1,14 +1,14 @@
-import { checkClock, isManual, type Clock } from '../clock.js';
+import { checkClock, type Clock } from '../clock.js';
 import { decide, type LimitConfig } from '../core/decision.js';
 import { advance, headWait, refund, reserve, slowdown, stretch, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockChangeable, lockFields, replaceField } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, LimitsUpdate } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
-import { sleepSync } from '../waiting/sleep.js';
+import { checkCanSleep, sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 /** Options of {@link HierarchicalTokenBucket}. */
@@ -179,7 +179,7 @@ export class HierarchicalTokenBucket implements AcquirableBucket {
     if (!block) return false;
     let wait = waitAll(CHAIN, this.#chain, n, now);
     if (wait === Infinity || wait > maxWait) return false;
-    if (isManual(this.#clock)) throw manualClockSleep();
+    checkCanSleep(this.#clock);
     // The thread is ours while it sleeps: serve the waiters that come due meanwhile, then us.
     for (;;) {
       sleepSync(Math.max(1, wait));

@@ -1,14 +1,14 @@
-import { checkClock, isManual, type Clock } from '../clock.js';
+import { checkClock, type Clock } from '../clock.js';
 import { blindDecision, decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill, waitFor } from '../core/refill.js';
-import { RateLimitExceeded, manualClockSleep, neverFits, refusalOf } from '../errors.js';
+import { RateLimitExceeded, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockChangeable, lockFields, replaceField } from '../readonly.js';
 import type { AcquireOptions, ConsumeOptions, Decision, KeyedAcquirable, Limit, LimitsFor, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
-import { sleepSync } from '../waiting/sleep.js';
+import { checkCanSleep, sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue, type QueueHost } from '../waiting/waiter-queue.js';
 import { KeySlots } from './key-slots.js';
 
@@ -499,7 +499,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     const base = this.#refill(slot, now);
     const wait = waitAll(this.#limits, base, n, now);
     if (wait === Infinity || wait > maxWait) return false;
-    if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
+    if (wait > 0) checkCanSleep(this.#clock);
     addAll(this.#limits, base, -n);
     sleepSync(wait);
     return true;

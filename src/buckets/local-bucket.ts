@@ -1,13 +1,14 @@
-import { checkClock, isManual, type Clock } from '../clock.js';
+import { checkClock, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, waitAll, type Limits } from '../core/limits.js';
 import { covers, perMillisecond, refill } from '../core/refill.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockChangeable, replaceField } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, Decision, Limit, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, watchWait } from '../events.js';
 import * as check from '../validate.js';
+import { checkCanSleep } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
 
 const BUCKET_KEYS = ['capacity', 'fillRate', 'initialTokens', 'clock', 'limits', 'maxWaiting'] as const;
@@ -294,7 +295,7 @@ export abstract class LocalBucket implements AcquirableBucket {
     advance(LIMITS, this, now);
     const wait = waitAll(LIMITS, this, n, now);
     if (wait === Infinity || wait > maxWait) return false;
-    if (wait > 0 && isManual(this.#clock)) throw manualClockSleep();
+    if (wait > 0) checkCanSleep(this.#clock);
     addAll(LIMITS, this, -n);
     sleep(wait);
     return true;

@@ -1,15 +1,15 @@
-import { checkClock, isManual, type Clock } from '../clock.js';
+import { checkClock, type Clock } from '../clock.js';
 import { decide } from '../core/decision.js';
 import { addAll, advance, headWait, lowest, refund, reserve, slowdown, stretch, waitAll } from '../core/limits.js';
-import { RateLimitExceeded, answeredAtOnce, manualClockSleep, neverFits, refusalOf } from '../errors.js';
+import { RateLimitExceeded, answeredAtOnce, neverFits, refusalOf } from '../errors.js';
 import { markKind } from '../kinds.js';
 import { lockFields } from '../readonly.js';
 import type { AcquirableBucket, AcquireOptions, ConsumeOptions, Decision, Limit, LimitsUpdate, TokenBucketOptions } from '../types.js';
 import { decisionChannel, publishDecision, watchWait } from '../events.js';
 import * as check from '../validate.js';
-import { sleepSync } from '../waiting/sleep.js';
+import { checkCanSleep, sleepSync } from '../waiting/sleep.js';
 import { WaiterQueue } from '../waiting/waiter-queue.js';
-import { BUFFER, SharedBuffer } from './shared-buffer.js';
+import { BUFFER, SharedBuffer, checkShared } from './shared-buffer.js';
 import { threadSharedClock } from './shared-clock.js';
 
 /** Options of {@link SharedTokenBucket}: those of `TokenBucket` (one limit or several). */
@@ -64,6 +64,7 @@ export class SharedTokenBucket implements AcquirableBucket {
     check.knownKeys('options', o, attached === undefined ? CREATE_KEYS : ['clock', 'maxWaiting']);
     this.#maxWaiting = check.maxWaiting(o.maxWaiting);
     this.#clock = o.clock === undefined ? threadSharedClock : checkClock('clock', o.clock);
+    if (attached === undefined) checkShared(); // before the default clock, whose own error would hide this one
     this.#buffer = attached ?? SharedBuffer.create(check.limitsOf(o), this.#clock.now());
     this.handle = this.#buffer.handle;
     this.#view = this.#buffer.locked(() => viewOf(this.#buffer));
@@ -200,7 +201,7 @@ export class SharedTokenBucket implements AcquirableBucket {
       advance(BUFFER, buffer, now);
       const w = waitAll(BUFFER, buffer, n, now);
       if (w === Infinity || w > maxWait) return w;
-      if (w > 0 && isManual(this.#clock)) throw manualClockSleep();
+      if (w > 0) checkCanSleep(this.#clock);
       addAll(BUFFER, buffer, -n);
       return w;
     });

@@ -3,6 +3,7 @@
 
 import { advance, type Limits } from '../core/limits.js';
 import type { LimitShape } from '../validate.js';
+import { threadCanBlock } from '../waiting/sleep.js';
 
 // Int32 words: [0] lock (0 free, 1 held, 2 held with sleepers), [1] a tag telling a bucket buffer
 // from any other, [2] the number of limits, [3] how many times the limits were changed (each thread
@@ -108,6 +109,7 @@ export class SharedBuffer {
 
   /** The buffer behind `handle`, which must be a SharedTokenBucket's. */
   static attach(handle: unknown): SharedBuffer {
+    checkShared();
     if (!(handle instanceof SharedArrayBuffer)) {
       throw new TypeError('handle must be the SharedArrayBuffer of a SharedTokenBucket (bucket.handle)');
     }
@@ -162,7 +164,10 @@ export class SharedBuffer {
     for (let i = 0; i < SPINS; i++) {
       if (Atomics.load(lock, LOCK) === 0 && Atomics.compareExchange(lock, LOCK, 0, 1) === 0) return;
     }
-    while (Atomics.exchange(lock, LOCK, 2) !== 0) Atomics.wait(lock, LOCK, 2);
+    // A thread that may not block (a cross-origin isolated page's main thread) spins instead: the
+    // lock is held for a few float operations at a time.
+    const sleep = threadCanBlock();
+    while (Atomics.exchange(lock, LOCK, 2) !== 0) if (sleep) Atomics.wait(lock, LOCK, 2);
   }
 
   #leave(): void {
@@ -171,5 +176,13 @@ export class SharedBuffer {
       Atomics.store(lock, LOCK, 0);
       Atomics.notify(lock, LOCK, 1);
     }
+  }
+}
+
+/** Without SharedArrayBuffer there is no memory to share: say so rather than fail on a missing name. */
+export function checkShared(): void {
+  if (typeof SharedArrayBuffer !== 'function') {
+    throw new TypeError('SharedTokenBucket needs SharedArrayBuffer, which this context lacks '
+      + '(a browser page has it only when cross-origin isolated)');
   }
 }

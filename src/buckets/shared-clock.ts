@@ -22,11 +22,16 @@ export const threadSharedClock: Clock = {
  * microsecond.
  */
 function measureOffset(): number {
+  const hrtime = (globalThis as { process?: { hrtime?: { bigint?: () => bigint } } }).process?.hrtime;
+  if (typeof hrtime?.bigint !== 'function') {
+    throw new TypeError('threadSharedClock needs process.hrtime (Node.js, Deno, Bun) to put every thread on one '
+      + 'timeline, and this runtime has none; give the SharedTokenBucket a clock that all threads sharing it agree on');
+  }
   let tightest = Infinity;
   let result = 0;
   for (let i = 0; i < 16; i++) {
     const before = performance.now();
-    const hr = Number(process.hrtime.bigint()) / 1e6;
+    const hr = Number(hrtime.bigint()) / 1e6;
     const after = performance.now();
     if (after - before < tightest) {
       tightest = after - before;

@@ -1,4 +1,4 @@
-// The README's "Decisions", "HTTP" and "Watching" sections show only code that runs: each sample is the text
+// The README's "Decisions", "HTTP", "Watching" and "Runtimes" sections show only code that runs: each sample is the text
 // of a file in examples/ (run by `npm run example`), and the take() sample prints what its
 // comments say.
 import { execFile } from 'node:child_process';
@@ -16,9 +16,9 @@ const examples = readdirSync(new URL('examples/', root))
 const blocks = [...section.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => normalise(m[1]!));
 
 describe('README: take() and bucketflow/http', () => {
-  it('has the take sample, one per HTTP adapter, the events sample and the OpenTelemetry one', () => {
-    expect(blocks.length).toBe(7);
-    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit', 'bucketflow:decision', 'instrument()']) {
+  it('has the take sample, one per HTTP adapter, the events sample, the OpenTelemetry one and the serve-anywhere one', () => {
+    expect(blocks.length).toBe(8);
+    for (const name of ['take(', 'expressRateLimit', 'fastifyRateLimit', 'honoRateLimit', 'fetchRateLimit', 'bucketflow:decision', 'instrument()', 'x-api-key']) {
       expect(blocks.some((b) => b.includes(name)), name).toBe(true);
     }
   });
