@@ -53,20 +53,21 @@ interface Tier {
   readonly capacity: number;
   /** Slowest rate. */
   readonly fillRate: number;
-  /** Some limit starts below its capacity, so "full" and "new" differ: a full bucket is reset. */
-  readonly resetWhenFull: boolean;
+  /** What a full bucket is reset to when some limit starts below its capacity ("full" and "new" differ); else undefined. */
+  readonly resetTo: Float64Array | undefined;
 }
 
 function tierOf(limits: readonly check.LimitShape[]): Tier {
+  const initial = Float64Array.from(limits, (l) => l.initialTokens);
   return {
     count: limits.length,
     caps: Float64Array.from(limits, (l) => l.capacity),
     perMs: Float64Array.from(limits, (l) => perMillisecond(l.fillRate)),
-    initial: Float64Array.from(limits, (l) => l.initialTokens),
+    initial,
     limits: Object.freeze(limits.map((l) => Object.freeze({ ...l }))),
     capacity: Math.min(...limits.map((l) => l.capacity)),
     fillRate: Math.min(...limits.map((l) => l.fillRate)),
-    resetWhenFull: limits.some((l) => l.initialTokens < l.capacity),
+    resetTo: limits.some((l) => l.initialTokens < l.capacity) ? initial : undefined,
   };
 }
 
@@ -107,13 +108,15 @@ export class KeyedTokenBucket implements KeyedAcquirable {
   readonly maxKeys: number;
   readonly #clock: Clock;
   /**
-   * Without `limitsFor`, the one tier every key has, its fields copied below for the takes; -1
-   * with `limitsFor` (each slot then names its tier, and the one-limit fast paths are skipped).
+   * Without `limitsFor`: the number of limits of the one tier every key has, whose arrays follow
+   * (copied here for the takes). With `limitsFor`: -1, each slot names its tier, and the one-limit
+   * fast paths are skipped.
    */
   #count: number;
   #caps: Float64Array;
   #perMs: Float64Array;
   #initial: Float64Array;
+  /** A full bucket may have to start over at its initial levels (with `limitsFor`, its tier says whether). */
   #resetWhenFull: boolean;
   /** Every tier; with `limitsFor`, one per distinct set of limits it has returned, found by `#tierIds`. */
   #tiers: Tier[];
@@ -144,7 +147,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
     this.#caps = tier?.caps ?? NONE;
     this.#perMs = tier?.perMs ?? NONE;
     this.#initial = tier?.initial ?? NONE;
-    this.#resetWhenFull = tier === undefined || tier.resetWhenFull;
+    this.#resetWhenFull = tier === undefined || tier.resetTo !== undefined;
     this.limits = tier === undefined ? Object.freeze([]) : tier.limits;
     this.capacity = tier === undefined ? NaN : tier.capacity;
     this.fillRate = tier === undefined ? NaN : tier.fillRate;
@@ -256,7 +259,7 @@ export class KeyedTokenBucket implements KeyedAcquirable {
       this.#caps = tier.caps;
       this.#perMs = tier.perMs;
       this.#initial = tier.initial;
-      this.#resetWhenFull = tier.resetWhenFull;
+      this.#resetWhenFull = tier.resetTo !== undefined;
       replaceField<KeyedTokenBucket, 'limits'>(this, 'limits', tier.limits);
       replaceField<KeyedTokenBucket, 'capacity'>(this, 'capacity', tier.capacity);
       replaceField<KeyedTokenBucket, 'fillRate'>(this, 'fillRate', tier.fillRate);
@@ -538,8 +541,8 @@ export class KeyedTokenBucket implements KeyedAcquirable {
         advance(this.#limits, base, now);
       }
       if (this.#resetWhenFull) {
-        const initial = this.#count >= 0 ? this.#initial : this.#tierAt(base).initial;
-        if ((this.#count >= 0 || this.#tierAt(base).resetWhenFull) && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(initial, base + this.#head);
+        const resetTo = this.#count >= 0 ? this.#initial : this.#tierAt(base).resetTo;
+        if (resetTo !== undefined && this.#isFull(base) && !this.#hasWaiters(slot)) s.set(resetTo, base + this.#head);
       }
     }
     return base;
