@@ -197,8 +197,8 @@ function notes(m: Lookup, targets: readonly Target[], rows: readonly Row[]): str
   }
   if (rows.some((r) => r.kind === 'redis')) {
     out.push('- **Redis**: the minimal Lua bucket sends one script call per call. bucketflow gathers the non-waiting takes made in one '
-      + 'tick into one script call, on one key and across keys (per hash slot on a Cluster), for the bucket kinds README\'s "What is '
-      + 'guaranteed" names; a call it does not gather is one script call of its own, with the deadline every call gets (the timeout '
+      + 'tick into one script call, on one key and across keys (per hash slot on a Cluster), for the bucket kinds docs/redis.md ("What '
+      + 'is guaranteed") names; a call it does not gather is one script call of its own, with the deadline every call gets (the timeout '
       + 'guarantee the minimal script does not give) and the staleness check. "client CPU µs/call" is this process\'s CPU per call; '
       + '"server CPU µs/op" is the redis-server\'s (INFO cpu, user + system) from just before to just after the measured window, per '
       + 'call made in it; CPU per call times calls per second is how busy each side was. Redis runs the scripts on one thread and the '
